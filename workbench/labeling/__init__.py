@@ -1,0 +1,1 @@
+"""Labeling: a managed Label Studio fed from datasets, pre-labels, active learning, exports."""

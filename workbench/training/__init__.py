@@ -1,0 +1,1 @@
+"""Training: model zoo, datasets, trainers for torch and Keras, model selection."""
