@@ -1,0 +1,225 @@
+"""Tensor swapping benchmark: baseline vs host vs disk tier, for a deep CNN and a U-Net.
+
+Prints one JSON line per (model, mode) and a summary line with the ratios the targets
+name: peak resident saved-activation bytes (disk / baseline), step time (disk / plain
+PyTorch), and the largest batch that fits a fixed activation budget with and without
+swapping. On CUDA it adds torch.cuda.max_memory_allocated, the largest batch at a fixed
+GPU memory cap (set_per_process_memory_fraction) and torch's save_on_cpu at equal batch.
+
+    .venv/bin/python benchmarks/swap.py [--batch 32] [--steps 5] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from torch import nn
+
+from workbench.engine import swap
+
+MiB = 1 << 20
+
+
+def deep_cnn(width: int = 32, depth: int = 16) -> nn.Module:
+    layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1)]
+    for _ in range(depth):
+        layers += [nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10)]
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    def __init__(self, width: int = 16, levels: int = 3) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int) -> nn.Module:
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+            )
+
+        chans = [width * 2**i for i in range(levels + 1)]
+        self.stem = block(3, chans[0])
+        self.down = nn.ModuleList(block(chans[i], chans[i + 1]) for i in range(levels))
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in range(levels)
+        )
+        self.merge = nn.ModuleList(block(2 * chans[i], chans[i]) for i in range(levels))
+        self.head = nn.Conv2d(chans[0], 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.stem(x)]
+        for down in self.down:
+            skips.append(down(nn.functional.max_pool2d(skips[-1], 2)))
+        y = skips.pop()
+        for i in reversed(range(len(self.up))):
+            y = self.merge[i](torch.cat([self.up[i](y), skips.pop()], dim=1))
+        return self.head(y)
+
+
+MODELS: dict[str, tuple[Callable[[], nn.Module], int]] = {
+    "deep_cnn": (deep_cnn, 32),  # builder, image size
+    "unet": (UNet, 64),
+}
+
+
+def step_seconds(
+    model: nn.Module, x: torch.Tensor, ctx: Callable[[], AbstractContextManager[object]], steps: int
+) -> tuple[float, object]:
+    times, last = [], None
+    for i in range(steps + 1):
+        model.zero_grad(set_to_none=True)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with ctx() as stats:
+            loss = model(x).float().square().mean()
+        loss.backward()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        if i > 0:  # the first step warms caches and the allocator
+            times.append(time.perf_counter() - start)
+        last = stats
+    return statistics.median(times), last
+
+
+def run_model(name: str, args: argparse.Namespace, spill: str) -> dict[str, float]:
+    build, size = MODELS[name]
+    torch.manual_seed(0)
+    model = build().to(args.device)
+    x = torch.randn(args.batch, 3, size, size, device=args.device)
+    count = swap.SwapPolicy(tier="none", min_bytes=0)
+    _, baseline = step_seconds(model, x, lambda: swap.activations(count, keep=[x]), 1)
+    assert isinstance(baseline, swap.SwapStats)
+    target = int(baseline.peak_resident_bytes * args.target_fraction)
+    policies = {
+        "count": count,
+        "host": swap.SwapPolicy(tier="host", min_bytes=args.min_bytes, keep_resident=2),
+        "disk_all": swap.SwapPolicy(
+            tier="disk", min_bytes=args.min_bytes, keep_resident=2, spill_dir=spill
+        ),
+        "disk_auto": swap.SwapPolicy.auto(target, tier="disk", spill_dir=spill),
+    }
+    plain_s, _ = step_seconds(model, x, nullcontext, args.steps)
+    out: dict[str, float] = {"plain_step_s": plain_s}
+    emit({"model": name, "mode": "plain", "batch": args.batch, "step_s": plain_s})
+    for mode, policy in policies.items():
+        seconds, stats = step_seconds(
+            model, x, lambda p=policy: swap.activations(p, keep=[x]), args.steps
+        )
+        assert isinstance(stats, swap.SwapStats)
+        row = {
+            "model": name,
+            "mode": mode,
+            "batch": args.batch,
+            "step_s": seconds,
+            "peak_resident_bytes": stats.peak_resident_bytes,
+            "swapped_out_bytes": stats.swapped_out_bytes,
+            "wait_s": stats.wait_seconds,
+        }
+        emit(row)
+        out[f"{mode}_step_s"], out[f"{mode}_peak"] = seconds, stats.peak_resident_bytes
+    if args.device == "cuda":
+        out.update(cuda_rows(name, model, x, args))
+    budget = int(out["count_peak"] * args.budget_fraction)
+    make = lambda n: torch.randn(n, 3, size, size, device=args.device)  # noqa: E731
+    without = swap.max_batch(model, make, budget, limit=args.batch_limit)
+    with_swap = swap.max_batch(
+        model,
+        make,
+        budget,
+        policy=swap.SwapPolicy.auto(budget, tier="disk", spill_dir=spill),
+        limit=args.batch_limit,
+    )
+    emit(
+        {
+            "model": name,
+            "mode": "max_batch",
+            "budget_bytes": budget,
+            "without_swap": without,
+            "with_disk_swap": with_swap,
+        }
+    )
+    out["max_batch_ratio"] = with_swap / max(without, 1)
+    return out
+
+
+def cuda_rows(
+    name: str, model: nn.Module, x: torch.Tensor, args: argparse.Namespace
+) -> dict[str, float]:
+    rows: dict[str, float] = {}
+    contexts = {
+        "plain": nullcontext,
+        "save_on_cpu": lambda: torch.autograd.graph.save_on_cpu(pin_memory=True),
+        "host": lambda: swap.activations(
+            swap.SwapPolicy(tier="host", min_bytes=args.min_bytes), keep=[x]
+        ),
+    }
+    for mode, ctx in contexts.items():
+        torch.cuda.reset_peak_memory_stats()
+        seconds, _ = step_seconds(model, x, ctx, args.steps)
+        peak = torch.cuda.max_memory_allocated()
+        emit(
+            {"model": name, "mode": f"cuda_{mode}", "step_s": seconds, "max_memory_allocated": peak}
+        )
+        rows[f"cuda_{mode}_step_s"], rows[f"cuda_{mode}_peak"] = seconds, peak
+    return rows
+
+
+def emit(row: dict[str, object]) -> None:
+    print(json.dumps(row), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--min-bytes", type=int, default=256 << 10)
+    parser.add_argument(
+        "--budget-fraction",
+        type=float,
+        default=0.25,
+        help="activation budget for max-batch, as a fraction of the baseline peak",
+    )
+    parser.add_argument(
+        "--target-fraction",
+        type=float,
+        default=0.3,
+        help="disk_auto keeps resident saved activations under this fraction of the baseline",
+    )
+    parser.add_argument("--batch-limit", type=int, default=1024)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args()
+    summary: dict[str, object] = {
+        "summary": True,
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+    }
+    with tempfile.TemporaryDirectory(prefix="wb-swap-bench-") as spill:
+        for name in args.models.split(","):
+            r = run_model(name, args, spill)
+            summary[name] = {
+                "disk_auto_peak_ratio": round(r["disk_auto_peak"] / r["count_peak"], 3),
+                "disk_auto_step_ratio": round(r["disk_auto_step_s"] / r["plain_step_s"], 3),
+                "disk_all_peak_ratio": round(r["disk_all_peak"] / r["count_peak"], 3),
+                "disk_all_step_ratio": round(r["disk_all_step_s"] / r["plain_step_s"], 3),
+                "host_step_ratio": round(r["host_step_s"] / r["plain_step_s"], 3),
+                "max_batch_ratio": round(r["max_batch_ratio"], 2),
+            }
+    emit(summary)
+
+
+if __name__ == "__main__":
+    main()

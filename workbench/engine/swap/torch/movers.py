@@ -1,0 +1,197 @@
+"""Moving one entry's bytes between the device and a tier, asynchronously.
+
+- CPU tensor, disk tier: an I/O thread writes the storage's bytes to a file and the
+  in-memory copy is let go when the write is done; swap-in maps the file (copy-on-write,
+  so backward reads the page cache directly, no copy) after asking the kernel to read it
+  ahead, then unlinks it (the mapping keeps the bytes until backward lets go of them).
+- CUDA tensor, host tier: a side CUDA stream copies into pinned host memory; the device
+  block is handed back to the caching allocator (``record_stream`` keeps it until the copy
+  ran); swap-in copies back on the side stream and the compute stream waits on an event.
+- CUDA tensor, disk tier: as host, then an I/O thread writes the pinned copy to a file.
+State changes happen inside the submitted jobs, so a finished future means a finished move.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, cast
+
+import torch
+
+if TYPE_CHECKING:
+    from workbench.engine.swap.torch.session import SwapSession, _Entry
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="workbench-swap")
+            _POOLS[threads] = pool
+        return pool
+
+
+def needs_move(tier: str, device: torch.device, nbytes: int) -> bool:
+    """Whether swapping to ``tier`` frees memory where a tensor on ``device`` lives."""
+    if tier == "none" or nbytes == 0:
+        return False
+    return device.type != "cpu" or tier == "disk"
+
+
+def _bytes_of(storage: torch.UntypedStorage) -> torch.Tensor:
+    """A uint8 tensor over all bytes of ``storage`` (no copy)."""
+    return torch.empty((0,), dtype=torch.uint8, device=storage.device).set_(storage)
+
+
+def _side_stream(session: SwapSession, device: torch.device) -> Any:
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    stream = session.side_streams.get(index)
+    if stream is None:
+        stream = torch.cuda.Stream(device=index)  # type: ignore[no-untyped-call]
+        session.side_streams[index] = stream
+    return stream
+
+
+# ----- swap out ---------------------------------------------------------------------------
+def swap_out(session: SwapSession, entry: _Entry) -> None:
+    assert entry.storage is not None
+    started = time.perf_counter()
+    if entry.device.type == "cpu":
+        data = _bytes_of(entry.storage)
+        entry.future = _pool(session.policy.io_threads).submit(
+            _write_job, session, entry, data, started
+        )
+        return
+    stream = _side_stream(session, entry.device)
+    src = _bytes_of(entry.storage)
+    host = torch.empty((entry.nbytes,), dtype=torch.uint8, pin_memory=True)
+    stream.wait_stream(torch.cuda.current_stream(entry.device))
+    with torch.cuda.stream(stream):
+        host.copy_(src, non_blocking=True)
+        copied = torch.cuda.Event()  # type: ignore[no-untyped-call]
+        copied.record(stream)
+    src.record_stream(stream)  # the device block is reused only after the copy ran
+    entry.host = host
+    entry.state = "swapped"
+    session.drop(entry)
+    session.stats.swapped_out_bytes += entry.nbytes
+    session.stats.record("swap_out", started, entry.nbytes)
+    if session.policy.tier == "disk":
+        entry.future = _pool(session.policy.io_threads).submit(
+            _write_pinned_job, session, entry, host, copied
+        )
+
+
+def _write_job(session: SwapSession, entry: _Entry, data: torch.Tensor, started: float) -> None:
+    assert session.spill is not None
+    try:
+        session.spill.write(entry.index, data.numpy().data)
+    except OSError as exc:
+        with session.lock:
+            entry.state = "resident"  # nothing lost: the bytes never left memory
+            session.fail(exc)
+        return
+    with session.lock:
+        entry.state = "swapped"
+        session.drop(entry)
+        session.stats.swapped_out_bytes += entry.nbytes
+        session.stats.record("swap_out", started, entry.nbytes)
+
+
+def _write_pinned_job(session: SwapSession, entry: _Entry, host: torch.Tensor, copied: Any) -> None:
+    assert session.spill is not None
+    copied.synchronize()
+    try:
+        session.spill.write(entry.index, host.numpy().data)
+    except OSError as exc:
+        session.fail(exc)  # the pinned copy stays: swap-in still works from host memory
+        return
+    with session.lock:
+        if entry.state == "swapped":
+            entry.host = None
+
+
+# ----- swap in ----------------------------------------------------------------------------
+def swap_in(session: SwapSession, entry: _Entry) -> None:
+    """Start bringing ``entry`` back (caller holds the session lock)."""
+    started = time.perf_counter()
+    entry.state = "reading"
+    session.count(entry)
+    if entry.device.type == "cpu":
+        entry.future = _pool(session.policy.io_threads).submit(_map_job, session, entry, started)
+    elif entry.host is not None:
+        _copy_to_device(session, entry, entry.host, started)
+    else:
+        entry.future = _pool(session.policy.io_threads).submit(
+            _read_pinned_job, session, entry, started
+        )
+
+
+def _map_job(session: SwapSession, entry: _Entry, started: float) -> None:
+    assert session.spill is not None
+    path = session.spill.file_for(entry.index)
+    try:
+        session.spill.will_need(entry.index)
+        storage = cast(
+            torch.UntypedStorage, torch.UntypedStorage.from_file(str(path), False, entry.nbytes)
+        )
+    except (OSError, RuntimeError) as exc:
+        entry.error = exc
+        return
+    with session.lock:
+        entry.storage = storage
+        entry.state = "loaded"
+        session.spill.remove(entry.index)
+        session.stats.swapped_in_bytes += entry.nbytes
+        session.stats.record("swap_in", started, entry.nbytes)
+
+
+def _read_pinned_job(session: SwapSession, entry: _Entry, started: float) -> None:
+    assert session.spill is not None
+    host = torch.empty((entry.nbytes,), dtype=torch.uint8, pin_memory=True)
+    try:
+        session.spill.read_into(entry.index, host.numpy().data)
+    except OSError as exc:
+        entry.error = exc
+        return
+    with session.lock:
+        session.spill.remove(entry.index)
+        _copy_to_device(session, entry, host, started)
+
+
+def _copy_to_device(
+    session: SwapSession, entry: _Entry, host: torch.Tensor, started: float
+) -> None:
+    stream = _side_stream(session, entry.device)
+    with torch.cuda.stream(stream):
+        device_bytes = torch.empty((entry.nbytes,), dtype=torch.uint8, device=entry.device)
+        device_bytes.copy_(host, non_blocking=True)
+        ready = torch.cuda.Event()  # type: ignore[no-untyped-call]
+        ready.record(stream)
+    entry.tensor = device_bytes
+    entry.storage = device_bytes.untyped_storage()
+    entry.ready = ready
+    entry.state = "loaded"
+    session.stats.swapped_in_bytes += entry.nbytes
+    session.stats.record("swap_in", started, entry.nbytes)
+
+
+def make_ready(session: SwapSession, entry: _Entry) -> None:
+    """Make the compute stream wait until ``entry``'s bytes are back on the device."""
+    if entry.ready is None:
+        return
+    with session.lock:
+        ready, entry.ready = entry.ready, None
+        if ready is None:
+            return
+        current = torch.cuda.current_stream(entry.device)
+        started = time.perf_counter()
+        current.wait_event(ready)
+        if entry.tensor is not None:
+            entry.tensor.record_stream(current)
+        session.stats.record("swap_wait", started, entry.nbytes)
