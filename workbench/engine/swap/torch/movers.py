@@ -13,27 +13,15 @@ State changes happen inside the submitted jobs, so a finished future means a fin
 
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
+from workbench.engine.swap.residency import io_pool
+
 if TYPE_CHECKING:
     from workbench.engine.swap.torch.session import SwapSession, _Entry
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    with _POOLS_LOCK:
-        pool = _POOLS.get(threads)
-        if pool is None:
-            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="workbench-swap")
-            _POOLS[threads] = pool
-        return pool
 
 
 def needs_move(tier: str, device: torch.device, nbytes: int) -> bool:
@@ -63,7 +51,7 @@ def swap_out(session: SwapSession, entry: _Entry) -> None:
     started = time.perf_counter()
     if entry.device.type == "cpu":
         data = _bytes_of(entry.storage)
-        entry.future = _pool(session.policy.io_threads).submit(
+        entry.future = io_pool(session.policy.io_threads).submit(
             _write_job, session, entry, data, started
         )
         return
@@ -82,7 +70,7 @@ def swap_out(session: SwapSession, entry: _Entry) -> None:
     session.stats.swapped_out_bytes += entry.nbytes
     session.stats.record("swap_out", started, entry.nbytes)
     if session.policy.tier == "disk":
-        entry.future = _pool(session.policy.io_threads).submit(
+        entry.future = io_pool(session.policy.io_threads).submit(
             _write_pinned_job, session, entry, host, copied
         )
 
@@ -123,11 +111,11 @@ def swap_in(session: SwapSession, entry: _Entry) -> None:
     entry.state = "reading"
     session.count(entry)
     if entry.device.type == "cpu":
-        entry.future = _pool(session.policy.io_threads).submit(_map_job, session, entry, started)
+        entry.future = io_pool(session.policy.io_threads).submit(_map_job, session, entry, started)
     elif entry.host is not None:
         _copy_to_device(session, entry, entry.host, started)
     else:
-        entry.future = _pool(session.policy.io_threads).submit(
+        entry.future = io_pool(session.policy.io_threads).submit(
             _read_pinned_job, session, entry, started
         )
 

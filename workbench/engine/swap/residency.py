@@ -1,0 +1,190 @@
+"""Which saved activations stay resident, which go out, and when they come back.
+
+Framework-free bookkeeping shared by the PyTorch and Keras swappers: entries are admitted
+in forward order; the oldest leave first (backward needs them last) when more than
+``keep_resident`` are resident or resident bytes exceed the budget; the forward pass waits
+for the I/O when it runs ahead; during backward, the next ``prefetch`` entries below the
+one in use are brought back, never earlier. Subclasses say how bytes move.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+from workbench.engine.swap.policy import SwapPolicy
+from workbench.engine.swap.spill import SpillDir
+from workbench.engine.swap.stats import SwapStats
+
+# Entry states: where an entry's bytes are.
+RESIDENT = "resident"  # original bytes held in memory
+WRITING = "writing"  # being copied out; the original is still held
+SWAPPED = "swapped"  # only on the tier (host memory or a file)
+READING = "reading"  # being brought back
+LOADED = "loaded"  # back in memory, ready for backward
+FREED = "freed"  # nothing refers to it any more
+
+IN_FLIGHT_PER_THREAD = 2  # swap-outs queued per I/O thread before forward waits for them
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def io_pool(threads: int) -> ThreadPoolExecutor:
+    """The process-wide pool of ``threads`` I/O threads (shared by all sessions)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="workbench-swap")
+            _POOLS[threads] = pool
+        return pool
+
+
+class Entry:
+    """The bytes of one saved activation (or one shared storage)."""
+
+    __slots__ = ("counted", "error", "future", "index", "nbytes", "state")
+
+    def __init__(self, index: int, nbytes: int) -> None:
+        self.index = index
+        self.nbytes = nbytes
+        self.state = RESIDENT
+        self.counted = False  # its bytes are in SwapStats.resident_bytes
+        self.future: Future[None] | None = None
+        self.error: BaseException | None = None
+
+
+E = TypeVar("E", bound=Entry)
+
+
+class Residency(Generic[E]):
+    """Residency decisions over entries; subclasses implement the moves."""
+
+    def __init__(self, policy: SwapPolicy) -> None:
+        self.policy = policy
+        self.stats = SwapStats()
+        self.lock = threading.RLock()
+        self.entries: list[E] = []
+        self.window: collections.deque[E] = collections.deque()
+        self.writing: collections.deque[E] = collections.deque()
+        self.largest = 0  # bytes of the largest movable entry so far
+        self.spill = SpillDir(policy.spill_dir) if policy.tier == "disk" else None
+        self.first_error: BaseException | None = None
+        self.closed = False
+
+    # ----- what subclasses provide ---------------------------------------------------------
+    def movable(self, entry: E) -> bool:
+        raise NotImplementedError
+
+    def swap_out(self, entry: E) -> None:
+        """Start moving ``entry`` out (state WRITING, or SWAPPED if done at once)."""
+        raise NotImplementedError
+
+    def swap_in(self, entry: E) -> None:
+        """Start bringing ``entry`` back (state READING, or LOADED if done at once)."""
+        raise NotImplementedError
+
+    # ----- forward ---------------------------------------------------------------------------
+    def admit(self, entry: E) -> None:
+        """A new saved activation (caller holds the lock)."""
+        self.entries.append(entry)
+        self.count(entry)
+        if entry.nbytes >= self.policy.min_bytes:
+            self.window.append(entry)  # small ones are counted, never moved
+            self.largest = max(self.largest, entry.nbytes)
+
+    def resident_target(self) -> int | None:
+        """Resident bytes to get down to after an admit: the budget, less room for the next
+        activation (as large as the largest so far), so that the peak stays in budget."""
+        budget = self.policy.budget_bytes
+        return None if budget is None else max(0, budget - self.largest)
+
+    def enforce_limits(self) -> None:
+        """Send the oldest resident entries out until the policy's limits hold (lock held)."""
+        keep, target = self.policy.keep_resident, self.resident_target()
+        while self.window and (
+            (keep is not None and len(self.window) > keep)
+            or (target is not None and self.stats.resident_bytes > target)
+        ):
+            entry = self.window.popleft()
+            if entry.state == RESIDENT and self.movable(entry):
+                self.swap_out(entry)
+                if entry.state == WRITING:
+                    self.writing.append(entry)
+
+    def apply_backpressure(self) -> None:
+        """Wait for swap-outs in flight while there are too many of them or, with a budget,
+        until resident bytes are back on target: forward must not outrun the I/O."""
+        max_in_flight = IN_FLIGHT_PER_THREAD * self.policy.io_threads
+        while True:
+            with self.lock:
+                while self.writing and self.writing[0].state != WRITING:
+                    self.writing.popleft()
+                target = self.resident_target()
+                over_budget = target is not None and self.stats.resident_bytes > target
+                if not self.writing or not (over_budget or len(self.writing) > max_in_flight):
+                    return
+                future, nbytes = self.writing[0].future, self.writing[0].nbytes
+            assert future is not None
+            self.wait(future, nbytes)
+            self.raise_pending_error()
+
+    # ----- backward --------------------------------------------------------------------------
+    def prefetch_below(self, index: int) -> None:
+        """Start bringing back the next ``prefetch`` entries backward will need (lock held)."""
+        budget = self.policy.budget_bytes
+        ahead, i = 0, index - 1
+        while ahead < self.policy.prefetch and i >= 0:
+            entry = self.entries[i]
+            i -= 1
+            if entry.state == FREED:
+                continue
+            ahead += 1
+            if entry.state != SWAPPED:
+                continue
+            if budget is not None and self.stats.resident_bytes + entry.nbytes > budget:
+                return
+            self.stats.prefetched += 1
+            self.swap_in(entry)
+
+    def wait(self, future: Future[None], nbytes: int) -> None:
+        started = time.perf_counter()
+        future.result()
+        self.stats.wait_seconds += time.perf_counter() - started
+        self.stats.record("swap_wait", started, nbytes)
+
+    # ----- accounting and errors -----------------------------------------------------------
+    def count(self, entry: E) -> None:
+        """``entry``'s bytes are now in memory (on its device)."""
+        if not entry.counted:
+            entry.counted = True
+            self.stats.add_resident(entry.nbytes)
+
+    def uncount(self, entry: E) -> None:
+        if entry.counted:
+            entry.counted = False
+            self.stats.resident_bytes -= entry.nbytes
+
+    def fail(self, error: BaseException) -> None:
+        """An I/O thread failed: raise it on the training thread at the next hook call."""
+        with self.lock:
+            if self.first_error is None:
+                self.first_error = error
+
+    def raise_pending_error(self) -> None:
+        if self.first_error is not None:
+            error, self.first_error = self.first_error, None
+            raise error
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for entry in self.entries:
+            if entry.future is not None:
+                entry.future.cancel()
+        if self.spill is not None:
+            self.spill.close()
