@@ -74,24 +74,35 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], int]] = {
 }
 
 
-def step_seconds(
-    model: nn.Module, x: torch.Tensor, ctx: Callable[[], AbstractContextManager[object]], steps: int
-) -> tuple[float, object]:
-    times, last = [], None
-    for i in range(steps + 1):
-        model.zero_grad(set_to_none=True)
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        with ctx() as stats:
-            loss = model(x).float().square().mean()
-        loss.backward()
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        if i > 0:  # the first step warms caches and the allocator
-            times.append(time.perf_counter() - start)
-        last = stats
-    return statistics.median(times), last
+Context = Callable[[], AbstractContextManager[object]]
+
+
+def one_step(model: nn.Module, x: torch.Tensor, ctx: Context) -> tuple[float, object]:
+    model.zero_grad(set_to_none=True)
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    with ctx() as stats:
+        loss = model(x).float().square().mean()
+    loss.backward()
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, stats
+
+
+def interleaved(
+    model: nn.Module, x: torch.Tensor, contexts: dict[str, Context], steps: int
+) -> dict[str, tuple[float, object]]:
+    """Median step time of each mode, the modes taking turns step by step so that noise
+    from a shared machine falls on all of them alike; the first round only warms up."""
+    times: dict[str, list[float]] = {mode: [] for mode in contexts}
+    last: dict[str, object] = {}
+    for round_ in range(steps + 1):
+        for mode, ctx in contexts.items():
+            seconds, last[mode] = one_step(model, x, ctx)
+            if round_ > 0:
+                times[mode].append(seconds)
+    return {mode: (statistics.median(times[mode]), last[mode]) for mode in contexts}
 
 
 def run_model(name: str, args: argparse.Namespace, spill: str) -> dict[str, float]:
@@ -100,7 +111,7 @@ def run_model(name: str, args: argparse.Namespace, spill: str) -> dict[str, floa
     model = build().to(args.device)
     x = torch.randn(args.batch, 3, size, size, device=args.device)
     count = swap.SwapPolicy(tier="none", min_bytes=0)
-    _, baseline = step_seconds(model, x, lambda: swap.activations(count, keep=[x]), 1)
+    _, baseline = one_step(model, x, lambda: swap.activations(count, keep=[x]))
     assert isinstance(baseline, swap.SwapStats)
     target = int(baseline.peak_resident_bytes * args.target_fraction)
     policies = {
@@ -111,25 +122,26 @@ def run_model(name: str, args: argparse.Namespace, spill: str) -> dict[str, floa
         ),
         "disk_auto": swap.SwapPolicy.auto(target, tier="disk", spill_dir=spill),
     }
-    plain_s, _ = step_seconds(model, x, nullcontext, args.steps)
-    out: dict[str, float] = {"plain_step_s": plain_s}
-    emit({"model": name, "mode": "plain", "batch": args.batch, "step_s": plain_s})
+    contexts: dict[str, Context] = {"plain": nullcontext}
     for mode, policy in policies.items():
-        seconds, stats = step_seconds(
-            model, x, lambda p=policy: swap.activations(p, keep=[x]), args.steps
-        )
-        assert isinstance(stats, swap.SwapStats)
-        row = {
+        contexts[mode] = lambda p=policy: swap.activations(p, keep=[x])
+    out: dict[str, float] = {}
+    for mode, (seconds, stats) in interleaved(model, x, contexts, args.steps).items():
+        row: dict[str, object] = {
             "model": name,
             "mode": mode,
             "batch": args.batch,
             "step_s": seconds,
-            "peak_resident_bytes": stats.peak_resident_bytes,
-            "swapped_out_bytes": stats.swapped_out_bytes,
-            "wait_s": stats.wait_seconds,
         }
+        if isinstance(stats, swap.SwapStats):
+            row |= {
+                "peak_resident_bytes": stats.peak_resident_bytes,
+                "swapped_out_bytes": stats.swapped_out_bytes,
+                "wait_s": stats.wait_seconds,
+            }
+            out[f"{mode}_peak"] = stats.peak_resident_bytes
         emit(row)
-        out[f"{mode}_step_s"], out[f"{mode}_peak"] = seconds, stats.peak_resident_bytes
+        out[f"{mode}_step_s"] = seconds
     if args.device == "cuda":
         out.update(cuda_rows(name, model, x, args))
     budget = int(out["count_peak"] * args.budget_fraction)
@@ -168,13 +180,49 @@ def cuda_rows(
     }
     for mode, ctx in contexts.items():
         torch.cuda.reset_peak_memory_stats()
-        seconds, _ = step_seconds(model, x, ctx, args.steps)
-        peak = torch.cuda.max_memory_allocated()
+        one_step(model, x, ctx)
+        rows[f"cuda_{mode}_peak"] = torch.cuda.max_memory_allocated()
+    for mode, (seconds, _) in interleaved(model, x, contexts, args.steps).items():
+        peak = rows[f"cuda_{mode}_peak"]
         emit(
             {"model": name, "mode": f"cuda_{mode}", "step_s": seconds, "max_memory_allocated": peak}
         )
-        rows[f"cuda_{mode}_step_s"], rows[f"cuda_{mode}_peak"] = seconds, peak
+        rows[f"cuda_{mode}_step_s"] = seconds
+    rows.update(cuda_capped_rows(name, model, x, args))
     return rows
+
+
+def cuda_capped_rows(
+    name: str, model: nn.Module, x: torch.Tensor, args: argparse.Namespace
+) -> dict[str, float]:
+    """As the seed measured it: at a GPU memory cap, the largest batch with and without
+    swapping, and the step time of 2x the batch swapped under the cap vs unswapped, uncapped."""
+    total = torch.cuda.get_device_properties(x.device).total_memory
+    cap = min(1.0, args.gpu_cap_bytes / total) if args.gpu_cap_bytes else args.gpu_cap_fraction
+    shape = tuple(x.shape[1:])
+    make = lambda n: torch.randn(n, *shape, device=x.device)  # noqa: E731
+    policy = swap.SwapPolicy(tier="host", min_bytes=args.min_bytes, keep_resident=2)
+    unlimited = 1 << 62  # only running out of CUDA memory limits the batch here
+    double = make(2 * x.shape[0])
+    uncapped, _ = interleaved(model, double, {"plain": nullcontext}, args.steps)["plain"]
+    torch.cuda.set_per_process_memory_fraction(cap)
+    try:
+        torch.cuda.empty_cache()
+        without = swap.max_batch(model, make, unlimited, limit=args.batch_limit)
+        with_swap = swap.max_batch(model, make, unlimited, policy=policy, limit=args.batch_limit)
+        swapped_ctx = {"host": lambda: swap.activations(policy, keep=[double])}
+        capped, _ = interleaved(model, double, swapped_ctx, args.steps)["host"]
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        torch.cuda.empty_cache()
+    emit({"model": name, "mode": "cuda_capped", "cap_fraction": cap,
+          "max_batch_without_swap": without, "max_batch_with_host_swap": with_swap,
+          "batch_2x": 2 * x.shape[0], "step_s_2x_swapped_capped": capped,
+          "step_s_2x_plain_uncapped": uncapped})  # fmt: skip
+    return {
+        "cuda_max_batch_ratio": with_swap / max(without, 1),
+        "cuda_2x_overhead": capped / uncapped - 1.0,
+    }
 
 
 def emit(row: dict[str, object]) -> None:
@@ -198,6 +246,8 @@ def main() -> None:
         default=0.3,
         help="disk_auto keeps resident saved activations under this fraction of the baseline",
     )
+    parser.add_argument("--gpu-cap-fraction", type=float, default=0.25)
+    parser.add_argument("--gpu-cap-bytes", type=int, default=0, help="overrides the fraction")
     parser.add_argument("--batch-limit", type=int, default=1024)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", default=",".join(MODELS))
@@ -218,6 +268,15 @@ def main() -> None:
                 "host_step_ratio": round(r["host_step_s"] / r["plain_step_s"], 3),
                 "max_batch_ratio": round(r["max_batch_ratio"], 2),
             }
+            if args.device == "cuda":
+                summary[name] |= {  # type: ignore[operator]
+                    "cuda_host_peak_ratio": round(r["cuda_host_peak"] / r["cuda_plain_peak"], 3),
+                    "cuda_host_vs_save_on_cpu_step": round(
+                        r["cuda_host_step_s"] / r["cuda_save_on_cpu_step_s"], 3
+                    ),
+                    "cuda_max_batch_ratio": round(r["cuda_max_batch_ratio"], 2),
+                    "cuda_2x_overhead": round(r["cuda_2x_overhead"], 3),
+                }
     emit(summary)
 
 
