@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from workbench.engine import swap
+from workbench.training.models import build_model
 
 MiB = 1 << 20
 
@@ -35,42 +36,14 @@ def deep_cnn(width: int = 32, depth: int = 16) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-class UNet(nn.Module):
-    def __init__(self, width: int = 16, levels: int = 3) -> None:
-        super().__init__()
-
-        def block(cin: int, cout: int) -> nn.Module:
-            return nn.Sequential(
-                nn.Conv2d(cin, cout, 3, padding=1),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-                nn.Conv2d(cout, cout, 3, padding=1),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-            )
-
-        chans = [width * 2**i for i in range(levels + 1)]
-        self.stem = block(3, chans[0])
-        self.down = nn.ModuleList(block(chans[i], chans[i + 1]) for i in range(levels))
-        self.up = nn.ModuleList(
-            nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in range(levels)
-        )
-        self.merge = nn.ModuleList(block(2 * chans[i], chans[i]) for i in range(levels))
-        self.head = nn.Conv2d(chans[0], 2, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = [self.stem(x)]
-        for down in self.down:
-            skips.append(down(nn.functional.max_pool2d(skips[-1], 2)))
-        y = skips.pop()
-        for i in reversed(range(len(self.up))):
-            y = self.merge[i](torch.cat([self.up[i](y), skips.pop()], dim=1))
-        return self.head(y)
+def unet() -> nn.Module:
+    model: nn.Module = build_model("unet", in_channels=3, num_classes=2, width=16, depth=3)
+    return model
 
 
 MODELS: dict[str, tuple[Callable[[], nn.Module], int]] = {
     "deep_cnn": (deep_cnn, 32),  # builder, image size
-    "unet": (UNet, 64),
+    "unet": (unet, 64),
 }
 
 
