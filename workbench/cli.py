@@ -13,6 +13,7 @@ from rich.table import Table
 
 import workbench
 from workbench.config import get_settings
+from workbench.jobs.cli import jobs_app
 
 app = typer.Typer(
     name="workbench",
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+app.add_typer(jobs_app, name="jobs")
 
 
 def _version_callback(value: bool) -> None:

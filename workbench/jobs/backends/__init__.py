@@ -1,0 +1,83 @@
+"""Backends launch jobs; the service picks one by name (like submitit's executors).
+
+Each backend implements :class:`Backend` and is registered under a name. Registration is
+by import path, so naming a backend does not import its client library (``kubernetes``
+loads only when a Kubernetes job is submitted or looked at).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from workbench.config import Settings
+    from workbench.jobs.logs import LogLine
+    from workbench.jobs.spec import JobSpec
+    from workbench.jobs.store import JobRecord, JobStore
+
+
+class Backend(Protocol):
+    """Process launch for one kind of cluster. Each method stores what it learns."""
+
+    name: str
+
+    def prepare(self, spec: JobSpec) -> JobSpec:
+        """Check what only this backend can (files exist, tools installed); fill defaults.
+
+        Raises InvalidInput (bad spec) or ServiceUnavailable (scheduler missing).
+        """
+        ...
+
+    def submit(self, job: JobRecord) -> JobRecord:
+        """Launch a queued job; it leaves ``queued``."""
+        ...
+
+    def refresh(self, job: JobRecord) -> JobRecord:
+        """Ask the scheduler (or the OS) how an active job is doing and store the answer."""
+        ...
+
+    def recover(self, job: JobRecord) -> JobRecord:
+        """After a service restart: re-attach to a live job, or mark a dead one failed."""
+        ...
+
+    def cancel(self, job: JobRecord) -> JobRecord:
+        """Stop the job and everything it started; returns the stored, final record."""
+        ...
+
+    def logs(
+        self, job: JobRecord, *, rank: int | None, tail: int | None, follow: bool
+    ) -> Iterator[LogLine]:
+        """The job's output, tagged with rank and stream; ``follow`` waits for more."""
+        ...
+
+
+BackendFactory = Callable[["JobStore", "Settings"], Backend]
+
+_REGISTRY: dict[str, str | BackendFactory] = {
+    "local": "workbench.jobs.backends.local:LocalBackend",
+    "slurm": "workbench.jobs.backends.slurm:SlurmBackend",
+    "kubernetes": "workbench.jobs.backends.kubernetes:KubernetesBackend",
+}
+
+
+def register_backend(name: str, factory: str | BackendFactory) -> None:
+    """Add (or replace) a backend: a factory, or ``"module:attribute"`` naming one."""
+    _REGISTRY[name] = factory
+
+
+def backend_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_backend(name: str, store: JobStore, settings: Settings) -> Backend:
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no backend named {name!r}; known: {', '.join(backend_names())}") from None
+    if isinstance(target, str):
+        module_name, _, attribute = target.partition(":")
+        target = getattr(importlib.import_module(module_name), attribute)
+        assert callable(target)
+    return target(store, settings)

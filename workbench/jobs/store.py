@@ -1,0 +1,377 @@
+"""``JobStore``: every job's state in one sqlite file (WAL) under the workbench home.
+
+Several processes write it at once (the server, the CLI, one supervisor per local job), so
+each state change is a compare-and-set: ``UPDATE ... WHERE id = ? AND state = <seen state>``,
+checked against :data:`workbench.jobs.states.TRANSITIONS` first. A lost race re-reads and
+re-checks, so an illegal transition is never written, whoever wins. All SQL lives here.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError
+
+from workbench.errors import Conflict, InvalidInput, NotFound
+from workbench.jobs.states import (
+    ACTIVE_STATES,
+    TRANSITIONS,
+    IllegalTransition,
+    JobState,
+    check_transition,
+)
+
+metadata = MetaData()
+jobs_table = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("backend", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("ranks", Integer, nullable=False),
+    Column("spec", Text, nullable=False),  # JSON of the validated JobSpec
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("reason", Text),
+    Column("exit_codes", Text),  # JSON {rank: code}; a negative code is the killing signal
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("job_dir", Text, nullable=False),
+    Column("checkpoint_dir", Text),
+    Column("supervisor", Text),  # JSON process identity of the local watcher
+    Column("backend_ref", Text),  # JSON: pid/start time, Slurm job id, MPIJob name, ...
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("retry_of", String(32)),
+    Index("ix_jobs_created", "created_at", "id"),
+    Index("ix_jobs_state", "state"),
+)
+
+_SUMMARY_COLUMNS = (
+    *("id", "name", "backend", "state", "ranks", "attempt", "reason"),
+    *("created_at", "started_at", "finished_at", "retry_of"),
+)
+_JSON_FIELDS = ("exit_codes", "supervisor", "backend_ref")
+_DECODED = frozenset({*_JSON_FIELDS, "spec", "state", "job_dir"})
+_UPDATABLE = {"attempt", "reason", "exit_codes", "started_at", "finished_at", "supervisor"}
+_UPDATABLE |= {"backend_ref", "cancel_requested", "checkpoint_dir"}
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the service knows about a job before it is stored."""
+
+    id: str
+    name: str
+    backend: str
+    ranks: int
+    spec: dict[str, Any]
+    job_dir: Path
+    checkpoint_dir: str | None = None
+    retry_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """One row of ``list``: no spec, no process details."""
+
+    id: str
+    name: str
+    backend: str
+    state: JobState
+    ranks: int
+    attempt: int
+    reason: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    retry_of: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """Everything stored about one job."""
+
+    id: str
+    name: str
+    backend: str
+    state: JobState
+    ranks: int
+    spec: dict[str, Any]
+    attempt: int
+    reason: str | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+    job_dir: Path
+    checkpoint_dir: str | None
+    cancel_requested: bool
+    retry_of: str | None
+    exit_codes: dict[int, int] = field(default_factory=dict)
+    supervisor: dict[str, Any] | None = None
+    backend_ref: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.job_dir / "logs"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["job_dir"] = str(self.job_dir)
+        data["log_dir"] = str(self.log_dir)
+        data["exit_codes"] = {str(k): v for k, v in self.exit_codes.items()}
+        return data
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _record(row: Any) -> JobRecord:
+    data = dict(row._mapping)
+    codes = json.loads(data.pop("exit_codes") or "{}")
+    return JobRecord(
+        **{k: v for k, v in data.items() if k not in _DECODED},
+        state=JobState(data["state"]),
+        spec=json.loads(data["spec"]),
+        job_dir=Path(data["job_dir"]),
+        exit_codes={int(k): int(v) for k, v in codes.items()},
+        supervisor=json.loads(data["supervisor"]) if data["supervisor"] else None,
+        backend_ref=json.loads(data["backend_ref"] or "{}"),
+    )
+
+
+def _summary(row: Any) -> JobSummary:
+    id_, name, backend, state, ranks, attempt, reason, created, started, finished, retry_of = row
+    return JobSummary(
+        id_, name, backend, JobState(state), ranks, attempt, reason, created, started, finished,
+        retry_of,
+    )  # fmt: skip
+
+
+def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class JobStore:
+    """The job table in ``path`` (created on first use, WAL mode, safe across processes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(
+            f"sqlite:///{self.path}", connect_args={"timeout": 30, "check_same_thread": False}
+        )
+        event.listen(self.engine, "connect", _set_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except OperationalError:  # another process created it between the check and CREATE
+            metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def insert(self, job: NewJob) -> JobRecord:
+        self.insert_many([job])
+        return self.get(job.id)
+
+    def insert_many(self, new_jobs: Sequence[NewJob]) -> None:
+        now = time.time()
+        rows = [
+            {
+                "id": j.id,
+                "name": j.name,
+                "backend": j.backend,
+                "state": JobState.QUEUED.value,
+                "ranks": j.ranks,
+                "spec": json.dumps(j.spec, sort_keys=True),
+                "attempt": 1,
+                "created_at": now,
+                "updated_at": now,
+                "job_dir": str(j.job_dir),
+                "checkpoint_dir": j.checkpoint_dir,
+                "cancel_requested": False,
+                "retry_of": j.retry_of,
+            }
+            for j in new_jobs
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(jobs_table.insert(), rows)
+
+    def transition(self, job_id: str, target: JobState, **fields: Any) -> JobRecord:
+        """Move ``job_id`` to ``target`` (raises IllegalTransition) and set ``fields``."""
+        values = self._values(fields)
+        for _ in range(20):
+            current = self.get(job_id)
+            check_transition(job_id, current.state, target)
+            now = time.time()
+            row = {**values, "state": target.value, "updated_at": now}
+            if target is JobState.RUNNING and current.started_at is None:
+                row.setdefault("started_at", now)
+            if target.terminal:
+                row.setdefault("finished_at", now)
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    update(jobs_table)
+                    .where(jobs_table.c.id == job_id, jobs_table.c.state == current.state.value)
+                    .values(**row)
+                )
+            if result.rowcount == 1:
+                return self.get(job_id)
+        raise Conflict(f"job {job_id} kept changing state; try again")
+
+    def advance(self, job_id: str, target: JobState, **fields: Any) -> JobRecord:
+        """Move to a state a scheduler reported, via ``running`` if the poll missed it.
+
+        No-op when the job is already there or final (a scheduler lagging behind a cancel).
+        """
+        current = self.get(job_id)
+        if current.state is target or current.state.terminal:
+            return current
+        try:
+            if target not in TRANSITIONS[current.state] and target in TRANSITIONS[JobState.RUNNING]:
+                self.transition(job_id, JobState.RUNNING)
+            return self.transition(job_id, target, **fields)
+        except IllegalTransition:  # someone else moved it on meanwhile; theirs stands
+            return self.get(job_id)
+
+    def update(self, job_id: str, **fields: Any) -> JobRecord:
+        """Set non-state ``fields`` (attempt, reason, backend_ref, ...)."""
+        values = {**self._values(fields), "updated_at": time.time()}
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(jobs_table).where(jobs_table.c.id == job_id).values(**values)
+            )
+        if result.rowcount != 1:
+            raise NotFound(f"no job with id {job_id!r}")
+        return self.get(job_id)
+
+    def claim_supervisor(
+        self, job_id: str, old: dict[str, Any] | None, new: dict[str, Any]
+    ) -> bool:
+        """Set the supervisor to ``new`` only if it is still ``old``; True when this won."""
+        column = jobs_table.c.supervisor
+        cond = column.is_(None) if old is None else column == _dumps(old)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job_id, cond)
+                .values(supervisor=_dumps(new), updated_at=time.time())
+            )
+        return bool(result.rowcount == 1)
+
+    def request_cancel(self, job_id: str) -> JobRecord:
+        return self.update(job_id, cancel_requested=True)
+
+    @staticmethod
+    def _values(fields: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise InvalidInput(f"job fields {sorted(unknown)} cannot be updated")
+        values = dict(fields)
+        for name in _JSON_FIELDS:
+            if name in values:
+                value = values[name]
+                if name == "exit_codes" and value is not None:
+                    value = {str(k): int(v) for k, v in value.items()}
+                values[name] = _dumps(value)
+        return values
+
+    # -- reading -------------------------------------------------------------------------
+
+    def find(self, job_id: str) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).first()
+        return None if row is None else _record(row)
+
+    def get(self, job_id: str) -> JobRecord:
+        record = self.find(job_id)
+        if record is None:
+            raise NotFound(f"no job with id {job_id!r}")
+        return record
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(jobs_table.c.cancel_requested).where(jobs_table.c.id == job_id)
+            ).scalar()
+        return bool(value)
+
+    def list(
+        self,
+        *,
+        states: Iterable[JobState] | None = None,
+        backend: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[JobSummary]:
+        """Newest first; ``limit=None`` returns every match."""
+        columns = [jobs_table.c[name] for name in _SUMMARY_COLUMNS]
+        query = select(*columns).order_by(jobs_table.c.created_at.desc(), jobs_table.c.id.desc())
+        query = self._filtered(query, states, backend).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_summary(row) for row in rows]
+
+    def count(self, *, states: Iterable[JobState] | None = None, backend: str | None = None) -> int:
+        query = self._filtered(select(func.count()).select_from(jobs_table), states, backend)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def active(
+        self, backend: str | None = None, *, exclude_backend: str | None = None
+    ) -> builtins.list[JobRecord]:
+        query = self._filtered(select(jobs_table), ACTIVE_STATES, backend)
+        if exclude_backend is not None:
+            query = query.where(jobs_table.c.backend != exclude_backend)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query.order_by(jobs_table.c.created_at))]
+
+    @staticmethod
+    def _filtered(query: Any, states: Iterable[JobState] | None, backend: str | None) -> Any:
+        if states is not None:
+            query = query.where(jobs_table.c.state.in_([s.value for s in states]))
+        if backend is not None:
+            query = query.where(jobs_table.c.backend == backend)
+        return query
