@@ -85,6 +85,7 @@ def mpirun(tmp_path: Path) -> Callable[..., MpiResult]:
         wrapper = outdir / "wrapper.py"
         wrapper.write_text(_RANK_WRAPPER.format(outdir=str(outdir), script=str(script)))
         full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        full_env.setdefault("OMPI_MCA_osc", "^ucx")  # its one-sided component only logs errors
         full_env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
         )

@@ -1,0 +1,37 @@
+"""Exceptions the engine raises; every one names what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+from workbench.errors import InvalidInput, WorkbenchError
+
+
+class EngineError(WorkbenchError):
+    """Base class for failures inside the collective engine."""
+
+
+class CollectiveMismatchError(EngineError):
+    """Ranks called the same collective with different arguments (name, shape, dtype, op).
+
+    Raised on every rank of the communicator, with each rank's call described, so that no
+    rank is left waiting in a collective another rank never enters.
+    """
+
+
+class UnsupportedDtypeError(EngineError, InvalidInput):
+    """The array's dtype has no reduction kernel (see ``reduce_ops.SUPPORTED_DTYPES``)."""
+
+
+class UnsupportedOpError(EngineError, InvalidInput):
+    """The reduction op is unknown or undefined for the dtype."""
+
+
+class TopologyError(EngineError, InvalidInput):
+    """``WORKBENCH_TOPOLOGY`` / ``WORKBENCH_VIRTUAL_NODES`` do not fit the ranks launched."""
+
+
+class StallError(EngineError):
+    """A peer did not show up within the stall timeout (``WORKBENCH_STALL_TIMEOUT``)."""
+
+
+class EngineNotInitializedError(EngineError):
+    """A collective was called before ``workbench.engine.init()`` or after ``shutdown()``."""
