@@ -21,14 +21,17 @@ from workbench.jobs.service import JobService
 
 HERE = Path(__file__).resolve().parent
 
-# Entry scripts. ALLREDUCE stands in for the engine's allreduce until workbench.engine lands.
+# Entry scripts. allreduce.py runs a real engine collective on every rank.
 SCRIPTS = {
     "allreduce.py": """
-        from mpi4py import MPI
-        comm = MPI.COMM_WORLD
-        total = comm.allreduce(comm.rank + 1, op=MPI.SUM)
-        print(f"rank {comm.rank} of {comm.size}: allreduce sum {total}", flush=True)
-        import sys; print(f"rank {comm.rank} stderr line", file=sys.stderr)
+        import sys
+        import numpy as np
+        import workbench.engine as wb
+        wb.init()
+        total = wb.allreduce(np.full(4, wb.rank() + 1.0), op="sum")
+        print(f"rank {wb.rank()} of {wb.size()}: allreduce sum {int(total[0])}", flush=True)
+        print(f"rank {wb.rank()} stderr line", file=sys.stderr)
+        wb.shutdown()
     """,
     # Writes pid-<rank> once MPI is up, then waits to be killed or cancelled.
     "sleeper.py": """

@@ -11,7 +11,7 @@ from tornado.httpclient import HTTPClientError
 
 import workbench
 from workbench.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
-from workbench.server.handlers import WorkbenchHandler
+from workbench.server.base import WorkbenchHandler
 
 
 @pytest.fixture

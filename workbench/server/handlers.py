@@ -1,61 +1,22 @@
-"""Route table and the one base handler that maps workbench errors to HTTP statuses.
+"""Route table of the workbench REST API under ``/workbench/api/``.
 
-Handlers are thin: parse input, call one service function, write JSON. Every route
-is authenticated (Jupyter's token / cookie auth) and state-changing verbs are XSRF
-checked by ``APIHandler``.
+Handlers are thin: parse input, call one service function, write JSON. Every route is
+authenticated (Jupyter's token / cookie auth) and state-changing verbs are XSRF checked
+by ``APIHandler``; errors are mapped by :class:`WorkbenchHandler`.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import pydantic
-from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 import workbench
-from workbench.errors import WorkbenchError
+from workbench.jobs.service import JobService
+from workbench.server.base import WorkbenchHandler
 
 API_PREFIX = "workbench/api"
-
-
-def status_for(exc: BaseException) -> int | None:
-    """HTTP status for an exception the workbench knows, None for unexpected ones."""
-    if isinstance(exc, WorkbenchError):
-        return exc.status_code
-    if isinstance(exc, pydantic.ValidationError):
-        return 400
-    return None
-
-
-class WorkbenchHandler(APIHandler):
-    """Base class of every workbench route: errors become JSON with the right status."""
-
-    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
-        exc_info = kwargs.get("exc_info")
-        mapped = status_for(exc_info[1]) if exc_info else None
-        super().send_error(mapped or status_code, **kwargs)
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if value is not None and status_for(value) is not None:
-            self.log.warning("workbench %s %s: %s", self.request.method, self.request.uri, value)
-            return
-        super().log_exception(typ, value, tb)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc_info = kwargs.get("exc_info")
-        exc = exc_info[1] if exc_info else None
-        if exc is None or status_for(exc) is None:
-            super().write_error(status_code, **kwargs)
-            return
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": str(exc), "reason": type(exc).__name__}))
-
-    def write_json(self, payload: Any) -> None:
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(payload))
 
 
 class VersionHandler(WorkbenchHandler):
@@ -64,8 +25,56 @@ class VersionHandler(WorkbenchHandler):
         self.write_json({"name": "workbench", "version": workbench.__version__})
 
 
+class JobsHandler(WorkbenchHandler):
+    @property
+    def jobs(self) -> JobService:
+        service = self.settings.get("workbench_jobs")
+        if service is None:
+            service = self.settings["workbench_jobs"] = JobService()
+        return service
+
+    @web.authenticated
+    def get(self) -> None:
+        limit = self.int_argument("limit", 100)
+        offset = self.int_argument("offset", 0) or 0
+        jobs = self.jobs.list(state=self.get_argument("state", None), limit=limit, offset=offset)
+        self.write_json({"jobs": [j.to_dict() for j in jobs]})
+
+    @web.authenticated
+    def post(self) -> None:
+        self.write_json(self.jobs.submit(self.json_body()).to_dict(), status=201)
+
+
+class JobHandler(JobsHandler):
+    @web.authenticated
+    def get(self, job_id: str) -> None:  # type: ignore[override]
+        self.write_json(self.jobs.get(job_id).to_dict())
+
+
+class JobLogsHandler(JobsHandler):
+    @web.authenticated
+    def get(self, job_id: str) -> None:  # type: ignore[override]
+        rank = self.int_argument("rank", None)
+        tail = self.int_argument("tail", 200)
+        lines = self.jobs.logs(job_id, rank=rank, tail=tail)
+        self.write_json(
+            {"lines": [{"rank": ln.rank, "stream": ln.stream, "text": ln.text} for ln in lines]}
+        )
+
+
+class JobActionHandler(JobsHandler):
+    @web.authenticated
+    def post(self, job_id: str, action: str) -> None:  # type: ignore[override]
+        record = self.jobs.cancel(job_id) if action == "cancel" else self.jobs.retry(job_id)
+        self.write_json(record.to_dict(), status=200 if action == "cancel" else 201)
+
+
 ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [
     ("version", VersionHandler),
+    ("jobs", JobsHandler),
+    (r"jobs/([0-9a-zA-Z_-]+)", JobHandler),
+    (r"jobs/([0-9a-zA-Z_-]+)/logs", JobLogsHandler),
+    (r"jobs/([0-9a-zA-Z_-]+)/(cancel|retry)", JobActionHandler),
 ]
 
 

@@ -1,0 +1,64 @@
+"""The one base handler: workbench errors become JSON with the right HTTP status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pydantic
+from jupyter_server.base.handlers import APIHandler
+
+from workbench.errors import InvalidInput, WorkbenchError
+
+
+def status_for(exc: BaseException) -> int | None:
+    """HTTP status for an exception the workbench knows, None for unexpected ones."""
+    if isinstance(exc, WorkbenchError):
+        return exc.status_code
+    if isinstance(exc, pydantic.ValidationError):
+        return 400
+    return None
+
+
+class WorkbenchHandler(APIHandler):
+    """Base class of every workbench route: errors become JSON with the right status."""
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        mapped = status_for(exc_info[1]) if exc_info else None
+        super().send_error(mapped or status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if value is not None and status_for(value) is not None:
+            self.log.warning("workbench %s %s: %s", self.request.method, self.request.uri, value)
+            return
+        super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        if exc is None or status_for(exc) is None:
+            super().write_error(status_code, **kwargs)
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": str(exc), "reason": type(exc).__name__}))
+
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload))
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"{}")
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"request body is not JSON: {exc}") from exc
+
+    def int_argument(self, name: str, default: int | None) -> int | None:
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidInput(f"{name}: must be an integer (got {raw!r})") from None
