@@ -37,13 +37,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wb-track-bench-") as home:
         os.environ["WORKBENCH_HOME"] = home
         os.environ.pop("MLFLOW_TRACKING_URI", None)
-        from workbench.tracking import (
+        from workbench.tracking.client import experiment_id, tracking_client
+        from workbench.tracking.queries import (
             compare_runs,
-            experiment_id,
             list_experiments,
             metric_history,
             search_runs,
-            tracking_client,
         )
 
         client = tracking_client()

@@ -13,7 +13,8 @@ from rich.table import Table
 
 import workbench
 from workbench.config import get_settings
-from workbench.jobs.cli import jobs_app
+from workbench.jobs.cli import jobs_app, train
+from workbench.tracking.cli import runs_app
 
 app = typer.Typer(
     name="workbench",
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 console = Console()
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(runs_app, name="runs")
+app.command()(train)
 
 
 def _version_callback(value: bool) -> None:

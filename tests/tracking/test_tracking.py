@@ -8,14 +8,9 @@ import mlflow
 import pytest
 
 from workbench.errors import InvalidInput, NotFound
-from workbench.tracking import (
-    RunLogger,
-    compare_runs,
-    list_experiments,
-    metric_history,
-    search_runs,
-    tracking_client,
-)
+from workbench.tracking.client import tracking_client
+from workbench.tracking.queries import compare_runs, list_experiments, metric_history, search_runs
+from workbench.tracking.runs import RunLogger
 
 
 def _log_run(name: str, lr: float, accs: list[float], parent: str | None = None) -> str:

@@ -25,13 +25,14 @@ def test_metrics_match_sklearn(tmp_path: Path):
     assert np.allclose(result.precision, p) and np.allclose(result.recall, r)
     assert np.allclose(result.f1, f)
     assert np.array_equal(result.confusion, confusion_matrix(labels, predicted))
+    assert np.array_equal(result.predicted, predicted)
     assert result.accuracy == pytest.approx(float((predicted == labels).mean()))
     confident = [i for i in range(5) if labels[i] != 3]
     assert result.misclassified[: len(confident)] == confident
     assert result.metrics()["test_recall_b"] == pytest.approx(r[1])
 
     images = rng.random((200, 1, 8, 8)).astype(np.float32)
-    paths = write_artifacts(result, images, predicted, labels, tmp_path)
+    paths = write_artifacts(result, images, labels, tmp_path)
     assert [p.name for p in paths] == [
         "evaluation.json",
         "confusion_matrix.png",

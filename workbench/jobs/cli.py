@@ -119,8 +119,10 @@ def submit(
         service = _service()
         job = service.submit(data)
         if not as_json:
-            console.print(f"submitted job [bold]{job.id}[/] ({job.name}, {job.ranks} ranks, "
-                          f"{job.backend}): {_styled(job.state)}")  # fmt: skip
+            console.print(
+                f"submitted job [bold]{job.id}[/] ({job.name}, {job.ranks} ranks, "
+                f"{job.backend}): {_styled(job.state)}"
+            )
         if follow:
             for line in service.logs(job.id, follow=True):
                 console.print(str(line), markup=False, soft_wrap=True)
@@ -165,10 +167,15 @@ def list_jobs(
         table.add_column(column, no_wrap=column != "reason", overflow="fold")
     for j in jobs:
         table.add_row(
-            j.id, j.name, j.backend, _styled(j.state), str(j.ranks),
-            _when(j.created_at, "%m-%d %H:%M"), _duration(j.started_at, j.finished_at),
+            j.id,
+            j.name,
+            j.backend,
+            _styled(j.state),
+            str(j.ranks),
+            _when(j.created_at, "%m-%d %H:%M"),
+            _duration(j.started_at, j.finished_at),
             j.reason or "",
-        )  # fmt: skip
+        )
     console.print(table)
 
 
@@ -185,14 +192,23 @@ def show(job_id: str, as_json: JsonOption = False) -> None:
     table.add_column(overflow="fold")
     codes = ", ".join(f"rank {r}: {c}" for r, c in sorted(job.exit_codes.items())) or "-"
     rows = [
-        ("name", job.name), ("state", _styled(job.state)), ("reason", job.reason or "-"),
-        ("backend", job.backend), ("ranks", str(job.ranks)), ("attempt", str(job.attempt)),
-        ("entry", json.dumps(job.spec.get("entry"))), ("created", _when(job.created_at)),
-        ("started", _when(job.started_at)), ("finished", _when(job.finished_at)),
-        ("took", _duration(job.started_at, job.finished_at)), ("exit codes", codes),
-        ("logs", str(job.log_dir)), ("checkpoints", job.checkpoint_dir or "-"),
-        ("retry of", job.retry_of or "-"), ("backend ref", json.dumps(job.backend_ref)),
-    ]  # fmt: skip
+        ("name", job.name),
+        ("state", _styled(job.state)),
+        ("reason", job.reason or "-"),
+        ("backend", job.backend),
+        ("ranks", str(job.ranks)),
+        ("attempt", str(job.attempt)),
+        ("entry", json.dumps(job.spec.get("entry"))),
+        ("created", _when(job.created_at)),
+        ("started", _when(job.started_at)),
+        ("finished", _when(job.finished_at)),
+        ("took", _duration(job.started_at, job.finished_at)),
+        ("exit codes", codes),
+        ("logs", str(job.log_dir)),
+        ("checkpoints", job.checkpoint_dir or "-"),
+        ("retry of", job.retry_of or "-"),
+        ("backend ref", json.dumps(job.backend_ref)),
+    ]
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
@@ -225,3 +241,44 @@ def retry(job_id: str) -> None:
     with _errors():
         job = _service().retry(job_id)
     console.print(f"submitted job [bold]{job.id}[/] (retry of {job_id}): {_styled(job.state)}")
+
+
+def train(
+    spec_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Training spec (YAML or JSON).")
+    ],
+    ranks: Annotated[int, typer.Option("--ranks", "-n", help="How many ranks.")] = 1,
+    backend: Annotated[str, typer.Option(help="local, slurm or kubernetes.")] = "local",
+    detach: Annotated[bool, typer.Option("--detach", help="Submit and return.")] = False,
+) -> None:
+    """Train the model a spec describes on N ranks, tracked in MLflow (exit 1 unless it succeeds).
+
+    The spec is checked completely (model, hyper-parameters, data) before any rank starts.
+    """
+    from workbench.training.spec import data_path, load_spec
+
+    with _errors():
+        spec = load_spec(spec_file.resolve())
+        raw = spec.model_dump(mode="json")
+        path = data_path(spec, spec_file.resolve().parent)
+        if path is not None:
+            raw["data"]["path"] = str(path)  # ranks run in the job's folder, not beside the spec
+        service = _service()
+        job = service.submit(
+            {
+                "name": spec.name,
+                "entry": {"kind": "training", "spec": raw},
+                "ranks": ranks,
+                "backend": backend,
+                "working_dir": str(Path.cwd()),
+                "mlflow_experiment": spec.experiment,
+            }
+        )
+        console.print(f"submitted training job [bold]{job.id}[/] ({job.name}, {job.ranks} ranks)")
+        if detach:
+            return
+        for line in service.logs(job.id, follow=True):
+            console.print(str(line), markup=False, soft_wrap=True)
+        job = _wait(service, job, quiet=False)
+    if job.state != "succeeded":
+        raise typer.Exit(1)

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from workbench.jobs.checkpoints import ENV_CHECKPOINT_DIR, resume_env
+from workbench.jobs.checkpoints import resume_env
+from workbench.training.checkpoints import ENV_CHECKPOINT_DIR
 
 _RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)

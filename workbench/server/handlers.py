@@ -13,6 +13,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 import workbench
+from workbench.errors import InvalidInput
 from workbench.jobs.service import JobService
 from workbench.server.base import WorkbenchHandler
 
@@ -69,12 +70,79 @@ class JobActionHandler(JobsHandler):
         self.write_json(record.to_dict(), status=200 if action == "cancel" else 201)
 
 
+class ModelsHandler(WorkbenchHandler):
+    @web.authenticated
+    def get(self) -> None:
+        from workbench.training.models import describe_models
+
+        self.write_json({"models": describe_models()})
+
+
+class TrackingHandler(WorkbenchHandler):
+    @property
+    def client(self) -> Any:
+        from workbench.tracking.client import tracking_client
+
+        return tracking_client()
+
+
+class ExperimentsHandler(TrackingHandler):
+    @web.authenticated
+    def get(self) -> None:
+        from workbench.tracking.queries import list_experiments
+
+        self.write_json({"experiments": list_experiments(self.client)})
+
+
+class RunsHandler(TrackingHandler):
+    @web.authenticated
+    def get(self) -> None:
+        from workbench.tracking.queries import search_runs
+
+        experiments = self.get_arguments("experiment_id")
+        if not experiments:
+            raise InvalidInput("experiment_id: at least one is required")
+        order_by = self.get_arguments("order_by") or None
+        page = search_runs(
+            self.client,
+            experiments,
+            filter_string=self.get_argument("filter", ""),
+            order_by=order_by,
+            page_size=self.int_argument("page_size", 50) or 50,
+            page_token=self.get_argument("page_token", None),
+        )
+        self.write_json({"runs": page.runs, "next_page_token": page.next_page_token})
+
+
+class MetricHistoryHandler(TrackingHandler):
+    @web.authenticated
+    def get(self, run_id: str, key: str) -> None:  # type: ignore[override]
+        from workbench.tracking.queries import metric_history
+
+        self.write_json(
+            {"run_id": run_id, "key": key, "history": metric_history(self.client, run_id, key)}
+        )
+
+
+class CompareHandler(TrackingHandler):
+    @web.authenticated
+    def get(self) -> None:
+        from workbench.tracking.queries import compare_runs
+
+        self.write_json(compare_runs(self.client, self.get_arguments("run_id")))
+
+
 ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [
     ("version", VersionHandler),
     ("jobs", JobsHandler),
     (r"jobs/([0-9a-zA-Z_-]+)", JobHandler),
     (r"jobs/([0-9a-zA-Z_-]+)/logs", JobLogsHandler),
     (r"jobs/([0-9a-zA-Z_-]+)/(cancel|retry)", JobActionHandler),
+    ("models", ModelsHandler),
+    ("experiments", ExperimentsHandler),
+    ("runs", RunsHandler),
+    ("runs/compare", CompareHandler),
+    (r"runs/([0-9a-f]{32})/metrics/([A-Za-z0-9_./ -]+)", MetricHistoryHandler),
 ]
 
 

@@ -78,7 +78,8 @@ def search_runs(
         )
     except MlflowException as exc:
         raise InvalidInput(f"run search failed: {exc.message}") from exc
-    return RunPage([run_summary(r) for r in page], page.token)
+    token = page.token.decode() if isinstance(page.token, bytes) else page.token
+    return RunPage([run_summary(r) for r in page], token)
 
 
 def metric_history(client: MlflowClient, run_id: str, key: str) -> list[dict[str, float]]:

@@ -21,6 +21,7 @@ class Evaluation:
     recall: npt.NDArray[np.float64]
     f1: npt.NDArray[np.float64]
     misclassified: list[int]  # dataset indices, most confident mistakes first
+    predicted: npt.NDArray[np.int64]  # the predicted class of every example
 
     def metrics(self, prefix: str = "test_") -> dict[str, float]:
         out = {f"{prefix}accuracy": self.accuracy, f"{prefix}macro_f1": float(self.f1.mean())}
@@ -72,13 +73,14 @@ def evaluate(
     probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
     worst = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:max_examples]
     accuracy = float(tp.sum() / max(len(labels), 1))
-    return Evaluation(classes, confusion, accuracy, precision, recall, f1, worst.tolist())
+    return Evaluation(
+        classes, confusion, accuracy, precision, recall, f1, worst.tolist(), predicted
+    )
 
 
 def write_artifacts(
     result: Evaluation,
     images: npt.NDArray[np.float32],
-    predicted: npt.NDArray[np.int64],
     labels: npt.NDArray[np.int64],
     out_dir: Path,
 ) -> list[Path]:
@@ -119,7 +121,7 @@ def write_artifacts(
     for ax, index in zip(axes.flat, shown, strict=False):
         image = images[index]
         ax.imshow(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0), cmap="gray")
-        true, pred = result.classes[labels[index]], result.classes[predicted[index]]
+        true, pred = result.classes[labels[index]], result.classes[result.predicted[index]]
         ax.set_title(f"{true} -> {pred}", fontsize=8, color="crimson")
     if not shown:
         axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center", va="center")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from workbench.jobs.checkpoints import ENV_ATTEMPT, ENV_CHECKPOINT_DIR, ENV_JOB_ID
 from workbench.jobs.spec import JobSpec
+from workbench.training.checkpoints import ENV_ATTEMPT, ENV_CHECKPOINT_DIR, ENV_JOB_ID
 
 TRAINING_SPEC_FILE = "training-spec.json"
 
