@@ -47,6 +47,7 @@ class LabServer:
     url: str
     token: str
     log: Path
+    home: Path  # the server's WORKBENCH_HOME (jobs store, MLflow tracking)
 
 
 def _free_port() -> int:
@@ -95,7 +96,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, token, proc, log)
-        yield LabServer(url, token, log)
+        yield LabServer(url, token, log, root / "wbhome")
     finally:
         proc.terminate()
         try:

@@ -7,6 +7,7 @@ by ``APIHandler``; errors are mapped by :class:`WorkbenchHandler`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.utils import url_path_join
@@ -24,6 +25,13 @@ class VersionHandler(WorkbenchHandler):
     @web.authenticated
     def get(self) -> None:
         self.write_json({"name": "workbench", "version": workbench.__version__})
+
+
+class ConfigHandler(WorkbenchHandler):
+    @web.authenticated
+    def get(self) -> None:
+        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
+        self.write_json({"root_dir": str(root)})
 
 
 class JobsHandler(WorkbenchHandler):
@@ -134,6 +142,7 @@ class CompareHandler(TrackingHandler):
 
 ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [
     ("version", VersionHandler),
+    ("config", ConfigHandler),
     ("jobs", JobsHandler),
     (r"jobs/([0-9a-zA-Z_-]+)", JobHandler),
     (r"jobs/([0-9a-zA-Z_-]+)/logs", JobLogsHandler),

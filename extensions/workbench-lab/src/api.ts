@@ -38,7 +38,11 @@ export async function requestAPI<T>(
   init: RequestInit = {}
 ): Promise<T> {
   const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, 'workbench', 'api', endPoint);
+  // Keep the query string out of the path join (it would be normalised as a path).
+  const queryAt = endPoint.indexOf('?');
+  const path = queryAt < 0 ? endPoint : endPoint.slice(0, queryAt);
+  const query = queryAt < 0 ? '' : endPoint.slice(queryAt);
+  const url = URLExt.join(settings.baseUrl, 'workbench', 'api', path) + query;
 
   let response: Response;
   try {
@@ -84,4 +88,229 @@ export async function requestAPI<T>(
 /** Fetch the Workbench server name and version. */
 export function getVersion(): Promise<IVersionInfo> {
   return requestAPI<IVersionInfo>('version');
+}
+
+// ---------------------------------------------------------------------------
+// Endpoint paths (pure, unit-tested) and typed helpers per endpoint.
+// ---------------------------------------------------------------------------
+
+type QueryValue = string | number | undefined | null;
+
+/** `path?k=v&...`, skipping undefined/null/'' values; values are URL-encoded. */
+export function withQuery(
+  path: string,
+  params: [string, QueryValue][]
+): string {
+  const query = params
+    .filter(([, v]) => v !== undefined && v !== null && v !== '')
+    .map(
+      ([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`
+    )
+    .join('&');
+  return query ? `${path}?${query}` : path;
+}
+
+/** `GET /workbench/api/config`. */
+export interface IServerConfig {
+  /** Absolute root directory of the Jupyter server. */
+  root_dir: string;
+}
+
+export function getConfig(): Promise<IServerConfig> {
+  return requestAPI<IServerConfig>('config');
+}
+
+/** One model of the zoo (`GET /workbench/api/models`). */
+export interface IModelInfo {
+  name: string;
+  framework: string;
+  description: string;
+  /** JSON schema of the model's hyper-parameters. */
+  hyperparameters: {
+    properties?: Record<string, { default?: unknown; description?: string }>;
+  };
+}
+
+export async function listModels(): Promise<IModelInfo[]> {
+  const data = await requestAPI<{ models: IModelInfo[] }>('models');
+  return data.models;
+}
+
+export type JobState =
+  | 'queued'
+  | 'starting'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'lost';
+
+export const ACTIVE_JOB_STATES: ReadonlySet<string> = new Set([
+  'queued',
+  'starting',
+  'running'
+]);
+
+/** A job as the jobs API returns it (subset of the fields the UI uses). */
+export interface IJob {
+  id: string;
+  name: string;
+  backend: string;
+  state: JobState;
+  ranks: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  reason: string | null;
+}
+
+/** Body of `POST /workbench/api/jobs`. */
+export interface IJobSubmission {
+  name: string;
+  entry: { kind: 'training'; spec: Record<string, unknown> };
+  ranks: number;
+  working_dir: string;
+}
+
+export interface ITrainingRequest {
+  model: string;
+  dataset: string;
+  ranks: number;
+  epochs: number;
+  workingDir: string;
+}
+
+/**
+ * A job name the server accepts (a DNS label: lowercase letters, digits, '-',
+ * at most 32 characters), derived from a free-form name like `keras_resnet50-digits`.
+ */
+export function jobName(raw: string): string {
+  const label = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .slice(0, 32)
+    .replace(/^-+|-+$/g, '');
+  return label || 'job';
+}
+
+/** The one-click training job: `<model>` on `<dataset>` over `ranks` ranks. */
+export function trainingJob(request: ITrainingRequest): IJobSubmission {
+  const name = `${request.model}-${request.dataset}`;
+  return {
+    name: jobName(name),
+    entry: {
+      kind: 'training',
+      spec: {
+        name,
+        experiment: 'workbench',
+        model: { name: request.model },
+        data: { source: request.dataset },
+        train: { epochs: request.epochs, batch_size: 32, lr: 0.05 }
+      }
+    },
+    ranks: request.ranks,
+    working_dir: request.workingDir
+  };
+}
+
+export function submitJob(body: IJobSubmission): Promise<IJob> {
+  return requestAPI<IJob>('jobs', {
+    method: 'POST',
+    body: JSON.stringify(body)
+  });
+}
+
+export function jobsPath(limit = 20): string {
+  return withQuery('jobs', [['limit', limit]]);
+}
+
+export async function listJobs(limit = 20): Promise<IJob[]> {
+  const data = await requestAPI<{ jobs: IJob[] }>(jobsPath(limit));
+  return data.jobs;
+}
+
+export function cancelJob(id: string): Promise<IJob> {
+  return requestAPI<IJob>(`jobs/${encodeURIComponent(id)}/cancel`, {
+    method: 'POST',
+    body: ''
+  });
+}
+
+export interface ILogLine {
+  rank: number;
+  stream: string;
+  text: string;
+}
+
+export function jobLogsPath(id: string, tail = 50): string {
+  return withQuery(`jobs/${encodeURIComponent(id)}/logs`, [['tail', tail]]);
+}
+
+export async function getJobLogs(id: string, tail = 50): Promise<ILogLine[]> {
+  const data = await requestAPI<{ lines: ILogLine[] }>(jobLogsPath(id, tail));
+  return data.lines;
+}
+
+export interface IExperiment {
+  experiment_id: string;
+  name: string;
+}
+
+export async function listExperiments(): Promise<IExperiment[]> {
+  const data = await requestAPI<{ experiments: IExperiment[] }>('experiments');
+  return data.experiments;
+}
+
+export interface IRun {
+  run_id: string;
+  run_name: string | null;
+  status: string;
+  start_time: number | null;
+  metrics: Record<string, number>;
+  params: Record<string, string>;
+}
+
+export interface IRunPage {
+  runs: IRun[];
+  next_page_token: string | null;
+}
+
+export interface IRunQuery {
+  experimentId: string;
+  pageSize?: number;
+  pageToken?: string | null;
+  orderBy?: string;
+}
+
+export function runsPath(query: IRunQuery): string {
+  return withQuery('runs', [
+    ['experiment_id', query.experimentId],
+    ['page_size', query.pageSize ?? 20],
+    ['order_by', query.orderBy ?? 'attributes.start_time DESC'],
+    ['page_token', query.pageToken]
+  ]);
+}
+
+export function listRuns(query: IRunQuery): Promise<IRunPage> {
+  return requestAPI<IRunPage>(runsPath(query));
+}
+
+export interface IMetricPoint {
+  step: number;
+  value: number;
+}
+
+export function metricHistoryPath(runId: string, key: string): string {
+  const segments = key.split('/').map(encodeURIComponent).join('/');
+  return `runs/${encodeURIComponent(runId)}/metrics/${segments}`;
+}
+
+export async function getMetricHistory(
+  runId: string,
+  key: string
+): Promise<IMetricPoint[]> {
+  const data = await requestAPI<{ history: IMetricPoint[] }>(
+    metricHistoryPath(runId, key)
+  );
+  return data.history;
 }

@@ -1,49 +1,20 @@
+import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { getVersion } from './api';
+import { getConfig, getVersion, IServerConfig, listModels } from './api';
+import { el } from './dom';
 import { workbenchIcon } from './icon';
+import { ExperimentsSection } from './sections/experiments';
+import { JobsSection } from './sections/jobs';
+import { ModelsSection } from './sections/models';
+
+type SectionKey = 'labeling' | 'models' | 'jobs' | 'experiments';
 
 /** One collapsible section of the sidebar. */
 interface ISectionSpec {
-  key: 'labeling' | 'models' | 'jobs' | 'experiments';
+  key: SectionKey;
   title: string;
-  empty: string;
-}
-
-const SECTIONS: ISectionSpec[] = [
-  {
-    key: 'labeling',
-    title: 'Labeling',
-    empty: 'No labeling projects yet. Label Studio starts on demand.'
-  },
-  {
-    key: 'models',
-    title: 'Models',
-    empty: 'Model zoo: PyTorch and Keras models appear here.'
-  },
-  {
-    key: 'jobs',
-    title: 'Jobs',
-    empty: 'No jobs submitted yet.'
-  },
-  {
-    key: 'experiments',
-    title: 'Experiments',
-    empty: 'No runs tracked yet. Runs are stored in MLflow.'
-  }
-];
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
+  body: HTMLElement;
 }
 
 /** Left-sidebar panel of the Workbench extension. */
@@ -61,7 +32,36 @@ export class WorkbenchSidebar extends Widget {
     header.appendChild(this._status);
     this.node.appendChild(header);
 
-    for (const spec of SECTIONS) {
+    const models = listModels();
+    this._experiments = new ExperimentsSection();
+    this._jobs = new JobsSection(
+      models,
+      () => this._serverConfig(),
+      () => void this._experiments.refresh()
+    );
+    const sections: ISectionSpec[] = [
+      {
+        key: 'labeling',
+        title: 'Labeling',
+        body: el(
+          'p',
+          'wb-empty',
+          'No labeling projects yet. Label Studio starts on demand.'
+        )
+      },
+      {
+        key: 'models',
+        title: 'Models',
+        body: new ModelsSection(models).node
+      },
+      { key: 'jobs', title: 'Jobs', body: this._jobs.node },
+      {
+        key: 'experiments',
+        title: 'Experiments',
+        body: this._experiments.node
+      }
+    ];
+    for (const spec of sections) {
       this.node.appendChild(this._createSection(spec));
     }
 
@@ -78,6 +78,53 @@ export class WorkbenchSidebar extends Widget {
       const message = error instanceof Error ? error.message : String(error);
       this._setStatus('wb-version-error', message);
     }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._jobs.dispose();
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._updateVisibility();
+    void this._experiments.refresh();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this._updateVisibility();
+  }
+
+  protected onBeforeHide(msg: Message): void {
+    super.onBeforeHide(msg);
+    this._jobs.setVisible(false);
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._jobs.setVisible(false);
+    super.onBeforeDetach(msg);
+  }
+
+  /** Jobs poll only while the panel shows and their section is expanded. */
+  private _updateVisibility(): void {
+    const jobs = this.node.querySelector('.wb-section[data-section="jobs"]');
+    const expanded = !jobs?.classList.contains('wb-collapsed');
+    this._jobs.setVisible(this.isVisible && expanded);
+  }
+
+  /** The server's root dir, asked once (again after a failure). */
+  private _serverConfig(): Promise<IServerConfig> {
+    if (!this._config) {
+      this._config = getConfig().catch(error => {
+        this._config = null;
+        throw error;
+      });
+    }
+    return this._config;
   }
 
   private _setStatus(className: string, text: string): void {
@@ -98,13 +145,14 @@ export class WorkbenchSidebar extends Widget {
 
     const body = el('div', 'wb-section-body');
     body.id = bodyId;
-    body.appendChild(el('p', 'wb-empty', spec.empty));
+    body.appendChild(spec.body);
 
     button.addEventListener('click', () => {
       const expanded = button.getAttribute('aria-expanded') === 'true';
       button.setAttribute('aria-expanded', String(!expanded));
       body.hidden = expanded;
       section.classList.toggle('wb-collapsed', expanded);
+      this._updateVisibility();
     });
 
     section.append(heading, body);
@@ -112,4 +160,7 @@ export class WorkbenchSidebar extends Widget {
   }
 
   private _status: HTMLDivElement;
+  private _jobs: JobsSection;
+  private _experiments: ExperimentsSection;
+  private _config: Promise<IServerConfig> | null = null;
 }
