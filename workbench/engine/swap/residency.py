@@ -87,6 +87,31 @@ class Residency(Generic[E]):
         """Start bringing ``entry`` back (state READING, or LOADED if done at once)."""
         raise NotImplementedError
 
+    def drop(self, entry: E) -> None:
+        """Let go of ``entry``'s in-memory bytes and take them off the resident count."""
+        raise NotImplementedError
+
+    # ----- moves shared by the frameworks ---------------------------------------------------
+    def mark_swapped_out(self, entry: E, started: float) -> None:
+        """``entry``'s bytes left memory (lock held)."""
+        entry.state = SWAPPED
+        self.drop(entry)
+        self.stats.swapped_out_bytes += entry.nbytes
+        self.stats.record("swap_out", started, entry.nbytes)
+
+    def write_out(self, entry: E, data: memoryview, started: float) -> None:
+        """On an I/O thread: write ``entry``'s bytes to the spill dir, then let them go."""
+        assert self.spill is not None
+        try:
+            self.spill.write(entry.index, data)
+        except OSError as exc:
+            with self.lock:
+                entry.state = RESIDENT  # nothing lost: the bytes never left memory
+                self.fail(exc)
+            return
+        with self.lock:
+            self.mark_swapped_out(entry, started)
+
     # ----- forward ---------------------------------------------------------------------------
     def admit(self, entry: E) -> None:
         """A new saved activation (caller holds the lock)."""

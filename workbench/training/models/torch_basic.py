@@ -6,6 +6,18 @@ import torch
 from torch import nn
 
 
+def double_conv(cin: int, cout: int) -> nn.Sequential:
+    """Two 3x3 conv + batch-norm + ReLU layers: the block of the CNN and of the U-Net."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+    )
+
+
 class MLP(nn.Module):
     def __init__(
         self, in_features: int, hidden: list[int], num_classes: int, dropout: float
@@ -30,15 +42,7 @@ class SmallCNN(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(
-                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-                nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-            )
+            return nn.Sequential(*double_conv(cin, cout), nn.MaxPool2d(2))
 
         self.features = nn.Sequential(block(in_channels, width), block(width, 2 * width))
         self.classifier = nn.Sequential(

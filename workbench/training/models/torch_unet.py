@@ -5,16 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def _double_conv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(),
-    )
+from workbench.training.models.torch_basic import double_conv
 
 
 class UNet(nn.Module):
@@ -24,12 +15,12 @@ class UNet(nn.Module):
         super().__init__()
         chans = [width * 2**i for i in range(depth + 1)]
         self.depth = depth
-        self.stem = _double_conv(in_channels, chans[0])
-        self.down = nn.ModuleList(_double_conv(chans[i], chans[i + 1]) for i in range(depth))
+        self.stem = double_conv(in_channels, chans[0])
+        self.down = nn.ModuleList(double_conv(chans[i], chans[i + 1]) for i in range(depth))
         self.up = nn.ModuleList(
             nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in range(depth)
         )
-        self.merge = nn.ModuleList(_double_conv(2 * chans[i], chans[i]) for i in range(depth))
+        self.merge = nn.ModuleList(double_conv(2 * chans[i], chans[i]) for i in range(depth))
         self.head = nn.Conv2d(chans[0], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

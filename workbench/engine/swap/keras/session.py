@@ -62,24 +62,14 @@ class KerasSwapSession(Residency[_ArrayEntry]):
         return entry.index
 
     def swap_out(self, entry: _ArrayEntry) -> None:
+        assert entry.array is not None
         entry.state = WRITING
-        entry.future = self.pool.submit(self._write_job, entry, time.perf_counter())
+        data = np.ascontiguousarray(entry.array).data.cast("B")
+        entry.future = self.pool.submit(self.write_out, entry, data, time.perf_counter())
 
-    def _write_job(self, entry: _ArrayEntry, started: float) -> None:
-        assert self.spill is not None and entry.array is not None
-        try:
-            self.spill.write(entry.index, np.ascontiguousarray(entry.array).data.cast("B"))
-        except OSError as exc:
-            with self.lock:
-                entry.state = "resident"  # nothing lost: the bytes never left memory
-                self.fail(exc)
-            return
-        with self.lock:
-            entry.state = SWAPPED
-            entry.array = None
-            self.uncount(entry)
-            self.stats.swapped_out_bytes += entry.nbytes
-            self.stats.record("swap_out", started, entry.nbytes)
+    def drop(self, entry: _ArrayEntry) -> None:
+        self.uncount(entry)
+        entry.array = None
 
     def swap_in(self, entry: _ArrayEntry) -> None:
         entry.state = READING
@@ -130,8 +120,7 @@ class KerasSwapSession(Residency[_ArrayEntry]):
         if entry.future is not None and not entry.future.done():
             entry.future.add_done_callback(lambda _: self._free_locked(entry))
             return
-        self.uncount(entry)
-        entry.array = None
+        self.drop(entry)
         entry.state = FREED
         if self.spill is not None:
             self.spill.remove(entry.index)

@@ -52,7 +52,7 @@ def swap_out(session: SwapSession, entry: _Entry) -> None:
     if entry.device.type == "cpu":
         data = _bytes_of(entry.storage)
         entry.future = io_pool(session.policy.io_threads).submit(
-            _write_job, session, entry, data, started
+            session.write_out, entry, data.numpy().data, started
         )
         return
     stream = _side_stream(session, entry.device)
@@ -65,30 +65,11 @@ def swap_out(session: SwapSession, entry: _Entry) -> None:
         copied.record(stream)
     src.record_stream(stream)  # the device block is reused only after the copy ran
     entry.host = host
-    entry.state = "swapped"
-    session.drop(entry)
-    session.stats.swapped_out_bytes += entry.nbytes
-    session.stats.record("swap_out", started, entry.nbytes)
+    session.mark_swapped_out(entry, started)
     if session.policy.tier == "disk":
         entry.future = io_pool(session.policy.io_threads).submit(
             _write_pinned_job, session, entry, host, copied
         )
-
-
-def _write_job(session: SwapSession, entry: _Entry, data: torch.Tensor, started: float) -> None:
-    assert session.spill is not None
-    try:
-        session.spill.write(entry.index, data.numpy().data)
-    except OSError as exc:
-        with session.lock:
-            entry.state = "resident"  # nothing lost: the bytes never left memory
-            session.fail(exc)
-        return
-    with session.lock:
-        entry.state = "swapped"
-        session.drop(entry)
-        session.stats.swapped_out_bytes += entry.nbytes
-        session.stats.record("swap_out", started, entry.nbytes)
 
 
 def _write_pinned_job(session: SwapSession, entry: _Entry, host: torch.Tensor, copied: Any) -> None:
