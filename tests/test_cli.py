@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,3 +37,11 @@ def test_installed_package_enables_the_server_extension():
 
     manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
     assert manager.get_jpserver_extensions().get("workbench.server") is True
+
+
+def test_models_lists_the_zoo():
+    proc = subprocess.run(
+        [WORKBENCH, "models", "--json"], capture_output=True, text=True, check=True
+    )
+    names = {m["name"] for m in json.loads(proc.stdout)}
+    assert {"resnet50", "unet", "keras_mobilenet_v2"} <= names

@@ -13,7 +13,7 @@ from rich.table import Table
 
 import workbench
 from workbench.config import get_settings
-from workbench.jobs.cli import jobs_app, train
+from workbench.jobs.cli import jobs_app, select, train
 from workbench.tracking.cli import runs_app
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ console = Console()
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.command()(train)
+app.command()(select)
 
 
 def _version_callback(value: bool) -> None:
@@ -69,6 +70,27 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The model zoo: names, frameworks and hyper-parameters with their defaults."""
+    from workbench.training.models import describe_models
+
+    described = describe_models()
+    if as_json:
+        typer.echo(json.dumps(described, indent=2))
+        return
+    table = Table(title="model zoo")
+    for column in ("model", "framework", "hyper-parameters (default)", "description"):
+        table.add_column(column)
+    for m in described:
+        props = m["hyperparameters"]["properties"]
+        params = ", ".join(f"{k}={v.get('default')!r}" for k, v in props.items())
+        table.add_row(m["name"], m["framework"], params, m["description"])
+    console.print(table)
+
+
 def lab_argv(port: int | None, no_browser: bool, extra: list[str]) -> list[str]:
     """argv that starts JupyterLab (installing workbench enables its server extension)."""
     argv = [sys.executable, "-m", "jupyterlab"]
@@ -93,6 +115,7 @@ def lab(
     settings = get_settings()
     settings.ensure_home()
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     console.print(f"workbench home: {settings.home}  (MLflow: {settings.mlflow_tracking_uri})")
     argv = lab_argv(port, no_browser, list(ctx.args))
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with the Jupyter server

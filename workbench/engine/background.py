@@ -25,6 +25,7 @@ from workbench.engine.errors import CollectiveMismatchError, EngineError, StallE
 from workbench.engine.fusion import fusion_threshold_from_env, plan_batches
 from workbench.engine.negotiation import CallDescriptor, CollectiveKind, agree, first_dims
 from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.timeline import maybe_span
 
 if TYPE_CHECKING:
     from workbench.engine.engine import Engine
@@ -76,6 +77,7 @@ class AsyncRequest:
     fuse_key: Hashable | None = None  # equal keys may share one fused allreduce
     array: Any = None
     options: dict[str, Any] | None = None  # grouped_allreduce keyword arguments
+    queued_us: float = 0.0  # when it was queued, on the engine's timeline clock
 
 
 class AsyncExecutor:
@@ -106,6 +108,8 @@ class AsyncExecutor:
         engine.executor = self
 
     def submit(self, request: AsyncRequest) -> Handle:
+        if self.engine.timeline is not None:
+            request.queued_us = self.engine.timeline.now_us()
         with self._cond:
             if self._stopping:
                 raise EngineError("the engine is shutting down; no new collectives")
@@ -159,7 +163,11 @@ class AsyncExecutor:
         return self._stopping or self._flush or self._queued_bytes >= self.threshold
 
     def _negotiate(self, pending: int) -> int:
-        with self.engine.lock:
+        with (
+            self.engine.lock,
+            self.engine.watching(f"the async queue's negotiation ({pending} requests here)"),
+            maybe_span(self.engine.timeline, "async-queue", "NEGOTIATE"),
+        ):
             call = CallDescriptor(CollectiveKind.NEGOTIATE, "async-queue", shape=(pending,))
             return min(first_dims(agree(self.engine.comm, call)))
 
@@ -168,6 +176,11 @@ class AsyncExecutor:
         groups = plan_batches(keys, [r.nbytes for r in batch], self.threshold)
         for group in groups:
             requests = [batch[i] for i in group]
+            timeline = self.engine.timeline
+            if timeline is not None:
+                now = timeline.now_us()
+                for request in requests:
+                    timeline.complete(request.handle.name, "QUEUE", request.queued_us, now)
             try:
                 results = self._run_group(requests)
                 for request, result in zip(requests, results, strict=True):

@@ -11,6 +11,7 @@ collectives in program order.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ from workbench.engine.negotiation import (
 )
 from workbench.engine.reduce_ops import ElementType, ReduceOp, Reducer
 from workbench.engine.ring import RingWorkspace
+from workbench.engine.stall import Peer, StallWatchdog, board_directory
+from workbench.engine.timeline import maybe_span, timeline_from_env
 from workbench.engine.topology import build_allreduce, plan_topology
 
 K = CollectiveKind
@@ -78,6 +81,11 @@ class Engine:
         self._reducers: dict[tuple[ReduceOp, ElementType], Reducer] = {}
         self._calls_named = 0
         self._failure: BaseException | None = None
+        self.timeline = timeline_from_env(self.rank)  # WORKBENCH_TIMELINE=path.json
+        token = os.urandom(4).hex()  # tells apart in-process worlds (thread communicators)
+        hosts = self.comm.allgather_object((socket.gethostname(), os.getpid(), token))
+        peers = [Peer(r, host, pid) for r, (host, pid, _) in enumerate(hosts)]
+        self.watchdog = StallWatchdog(self.rank, peers, board_directory(peers, hosts[0][2]))
 
     # -- plumbing ---------------------------------------------------------------------------
     def bytes_sent(self) -> int:
@@ -118,18 +126,20 @@ class Engine:
         self.raise_if_failed()
         if self.executor is not None:
             self.executor.drain_before_sync_call()
-        with self.lock:
+        with self.lock, self.watching(call):
             before = self.bytes_sent()
             table = None
             if self.check_calls or need_table:
-                table = agree(self.comm, call, local_error=error)
+                with maybe_span(self.timeline, call.name, "NEGOTIATE"):
+                    table = agree(self.comm, call, local_error=error)
             elif error:
                 raise EngineError(
                     f"{call.describe()}: {error} (call checks are off, "
                     "WORKBENCH_CHECK_CALLS=0, so the other ranks are not told and may wait)"
                 )
             try:
-                yield table
+                with maybe_span(self.timeline, call.name, call.kind.name):
+                    yield table
             except CollectiveMismatchError:
                 raise
             except BaseException as exc:
@@ -137,6 +147,15 @@ class Engine:
                 raise
             finally:
                 self.last_bytes_sent = self.bytes_sent() - before
+
+    @contextmanager
+    def watching(self, what: Any) -> Iterator[None]:
+        """Tell the stall watchdog this rank waits in ``what`` until the block ends."""
+        self.watchdog.enter(what)
+        try:
+            yield
+        finally:
+            self.watchdog.leave()
 
     # -- allreduce ------------------------------------------------------------------------
     def allreduce(
@@ -234,10 +253,12 @@ class Engine:
         with self.collective(call, group.error):
             if group.etype is None:
                 return []
-            packed = self._fusion.pack(group.payloads, group.etype.payload)
+            with maybe_span(self.timeline, call.name, "MEMCPY_IN_FUSION_BUFFER"):
+                packed = self._fusion.pack(group.payloads, group.etype.payload)
             fused = FlatInput(packed, group.etype, packed.shape, packed.dtype)
             self.allreduce_flat(fused, reduce_op, prescale_factor, postscale_factor, packed)
-            return FusionBuffer.unpack(packed, group)
+            with maybe_span(self.timeline, call.name, "MEMCPY_OUT_FUSION_BUFFER"):
+                return FusionBuffer.unpack(packed, group)
 
     def shared_array(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
         """Collective: an array ``allreduce(x, out=x)`` reduces without copying it in.

@@ -45,6 +45,10 @@ def shutdown() -> None:
     global _engine
     if _engine is not None and isinstance(_engine.executor, background.AsyncExecutor):
         _engine.executor.stop()
+    if _engine is not None and _engine.timeline is not None:
+        _engine.timeline.close()
+    if _engine is not None:
+        _engine.watchdog.stop()
     _engine = None
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
@@ -9,6 +12,9 @@ from mlflow.tracking import MlflowClient
 
 from workbench.config import Settings, get_settings
 from workbench.errors import ServiceUnavailable
+
+# The workbench runs on closed networks and never phones home; users may still opt in.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def tracking_client(settings: Settings | None = None) -> MlflowClient:
@@ -41,3 +47,20 @@ def experiment_id(client: MlflowClient, name: str, settings: Settings | None = N
         if again is None:
             raise
         return str(again.experiment_id)
+
+
+@contextmanager
+def fluent_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (``start_run``, ``log_model``, ``register_model``...) on ``uri``
+    for this block only: the process-wide URI and ``MLFLOW_TRACKING_URI`` come back after."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    saved_uri, saved_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved_uri)  # type: ignore[arg-type]  # None: back to the env
+        if saved_env is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.tracking.client import fluent_tracking_uri
 from workbench.tracking.runs import RunLogger
 from workbench.training.evaluation import Evaluation, write_artifacts
 
@@ -27,17 +28,40 @@ class MlflowObserver(RunLogger):
             for path in write_artifacts(result, images, labels, Path(tmp)):
                 self.log_artifact(path, "evaluation")
 
-    def log_model(self, model: Any, framework: str) -> None:
+    def log_model(self, model: Any, framework: str, example: np.ndarray | None) -> None:
         """Log ``model`` as the run's MLflow model (and register it when asked to)."""
         if not self.active or self.run_id is None:
             return
+        from importlib.metadata import version
+
         import mlflow
 
-        mlflow.set_tracking_uri(self.settings.mlflow_tracking_uri)
         flavor: Any
         if framework == "torch":
             import mlflow.pytorch as flavor
+
+            extra = {"serialization_format": "pt2"}  # a traced graph: loading runs no pickle
+            requirements = [f"torch=={version('torch').split('+')[0]}"]
         else:
             import mlflow.keras as flavor
-        with mlflow.start_run(run_id=self.run_id):
-            flavor.log_model(model, name="model", registered_model_name=self.register_as)
+            from mlflow.models import infer_signature
+
+            # mlflow.keras fails writing input examples: give the signature they would imply
+            extra = {"signature": infer_signature(example, np.asarray(model(example)))}
+            example = None
+            requirements = [
+                f"keras=={version('keras')}",
+                f"tensorflow-cpu=={version('tensorflow-cpu')}",
+            ]
+        with (
+            fluent_tracking_uri(self.settings.mlflow_tracking_uri),
+            mlflow.start_run(run_id=self.run_id),
+        ):
+            flavor.log_model(
+                model,
+                name="model",
+                registered_model_name=self.register_as,
+                input_example=example,
+                pip_requirements=requirements,
+                **extra,
+            )

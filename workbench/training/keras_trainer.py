@@ -95,7 +95,7 @@ def train_keras(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
         if result is None:
             result = evaluate(model.predict(test_x, verbose=0), test.labels, test.classes)
         observer.log_evaluation(result, test.images, test.labels)
-        observer.log_model(model, "keras")
+        observer.log_model(model, "keras", test_x[:2])
     return {"accuracy": result.accuracy if result else None, "model": model}
 
 

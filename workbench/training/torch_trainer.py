@@ -59,6 +59,9 @@ def train_torch(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
     import workbench.engine.torch as hvd
     from workbench.training.models import build_model
 
+    hvd.init()
+    if "OMP_NUM_THREADS" not in os.environ:  # ranks sharing a node share its cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // hvd.local_size()))
     torch.manual_seed(spec.train.seed)
     train, test = load_datasets(spec, ctx.base)
     model: nn.Module = build_model(spec.model.name, **model_params(spec, train))
@@ -96,7 +99,7 @@ def train_torch(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
                 loss = loss_fn(model(x), y)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * len(y)
+            loss_sum += loss.item() * len(y)
             seen += len(y)
             if stats is not None:
                 swap_metrics = stats.as_metrics()
@@ -118,7 +121,7 @@ def train_torch(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
         if result is None:  # resumed past the last epoch: evaluate what was trained
             result = evaluate(predict(model, test.images), test.labels, test.classes)
         observer.log_evaluation(result, test.images, test.labels)
-        observer.log_model(model, "torch")
+        observer.log_model(model, "torch", test.images[:2])
     return {"accuracy": result.accuracy if result else None, "model": model}
 
 

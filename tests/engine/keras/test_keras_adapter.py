@@ -1,0 +1,32 @@
+"""``workbench.engine.keras`` on 2 real MPI ranks: ``model.fit`` with the Horovod callbacks
+(identical weights, loss decreases), ``DistributedGradientTape`` against a single-process
+run, allreduce inside ``tf.function``. One launch: importing TensorFlow costs ~6 s.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+
+@pytest.mark.mpi
+def test_keras_fit_with_callbacks(mpirun):
+    result = mpirun(
+        "from tests.engine.keras.keras_cases import main\nmain()\n",
+        n=2,
+        env={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=240,
+    )
+    by_rank = [
+        {r["case"]: r for r in (json.loads(x) for x in out.splitlines() if x.startswith("{"))}
+        for out in result.outputs
+    ]
+    for rank, cases in enumerate(by_rank):
+        assert "done" in cases, f"rank {rank} did not finish:\n{result.log[-3000:]}"
+        failed = {name: c["detail"] for name, c in cases.items() if not c["ok"]}
+        assert not failed, f"rank {rank}: {failed}"
+    assert len({cases["keras/weights"]["detail"] for cases in by_rank}) == 1, "weights differ"
+    assert by_rank[0]["keras/losses"]["detail"] == by_rank[1]["keras/losses"]["detail"]

@@ -1,0 +1,82 @@
+"""Horovod-compatible Keras 3 (TensorFlow backend) API over the Workbench engine.
+
+    import workbench.engine.keras as hvd     # instead of: import horovod.tensorflow.keras as hvd
+    hvd.init()
+    model.compile(optimizer=hvd.DistributedOptimizer(keras.optimizers.SGD(0.01 * hvd.size())),
+                  loss="sparse_categorical_crossentropy")
+    model.fit(x, y, callbacks=[hvd.callbacks.BroadcastGlobalVariablesCallback(0),
+                               hvd.callbacks.MetricAverageCallback()])
+
+Plain TensorFlow: ``allreduce``, ``grouped_allreduce``, ``broadcast``,
+``broadcast_variables``, ``DistributedGradientTape``. ``Adasum`` is not provided.
+"""
+
+from workbench.engine.errors import (
+    CollectiveMismatchError,
+    EngineError,
+    EngineNotInitializedError,
+)
+from workbench.engine.keras import callbacks
+from workbench.engine.keras.callbacks import (
+    BroadcastGlobalVariablesCallback,
+    LearningRateWarmupCallback,
+    MetricAverageCallback,
+)
+from workbench.engine.keras.optimizer import DistributedOptimizer
+from workbench.engine.keras.tf_ops import (
+    Average,
+    Compression,
+    DistributedGradientTape,
+    Max,
+    Min,
+    Product,
+    Sum,
+    allreduce,
+    allreduce_gradients,
+    broadcast,
+    broadcast_variables,
+    grouped_allreduce,
+)
+from workbench.engine.ops import (
+    cross_rank,
+    cross_size,
+    init,
+    is_initialized,
+    local_rank,
+    local_size,
+    rank,
+    shutdown,
+    size,
+)
+
+__all__ = [
+    "Average",
+    "BroadcastGlobalVariablesCallback",
+    "CollectiveMismatchError",
+    "Compression",
+    "DistributedGradientTape",
+    "DistributedOptimizer",
+    "EngineError",
+    "EngineNotInitializedError",
+    "LearningRateWarmupCallback",
+    "Max",
+    "MetricAverageCallback",
+    "Min",
+    "Product",
+    "Sum",
+    "allreduce",
+    "allreduce_gradients",
+    "broadcast",
+    "broadcast_variables",
+    "callbacks",
+    "cross_rank",
+    "cross_size",
+    "grouped_allreduce",
+    "init",
+    "is_initialized",
+    "local_rank",
+    "local_size",
+    "rank",
+    "shutdown",
+    "size",
+]

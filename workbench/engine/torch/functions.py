@@ -1,0 +1,68 @@
+"""Model and object helpers: broadcast parameters / optimizer state / objects, gather objects."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench.engine import ops
+from workbench.engine.torch import mpi_ops
+
+
+def broadcast_parameters(params: Any, root_rank: int = 0) -> None:
+    """Overwrite every rank's parameters with ``root_rank``'s, in place.
+
+    ``params`` is a ``state_dict()``, ``named_parameters()`` or a list of (name, tensor).
+    """
+    items: Iterable[tuple[str, Any]]
+    items = sorted(params.items()) if isinstance(params, Mapping) else list(params)
+    for name, tensor in items:
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(
+                f"broadcast_parameters: {name!r} is {type(tensor).__name__}, not a tensor"
+            )
+        mpi_ops.broadcast_(tensor, root_rank, name=f"broadcast.param.{name}")
+
+
+def broadcast_optimizer_state(optimizer: torch.optim.Optimizer, root_rank: int = 0) -> None:
+    """Give every rank ``root_rank``'s optimizer state (moments, step counts, lr, ...)."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            "broadcast_optimizer_state takes a torch.optim.Optimizer, "
+            f"got {type(optimizer).__name__}"
+        )
+    state = broadcast_object(optimizer.state_dict(), root_rank, name="broadcast.optimizer_state")
+    optimizer.load_state_dict(state)
+
+
+def _words(raw: bytes) -> np.ndarray[Any, Any]:
+    """Pickled bytes as int32 words (the engine moves typed arrays, not bytes)."""
+    return np.frombuffer(raw + b"\0" * (-len(raw) % 4), dtype=np.int32)
+
+
+def _decode(words: np.ndarray[Any, Any], length: int) -> Any:
+    return pickle.loads(np.ascontiguousarray(words).tobytes()[:length])  # noqa: S301 (peers)
+
+
+def broadcast_object(obj: Any, root_rank: int = 0, name: str | None = None) -> Any:
+    """``root_rank``'s ``obj`` (any picklable object) on every rank."""
+    base = name or "broadcast_object"
+    is_root = ops.rank() == root_rank
+    raw = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL) if is_root else b""
+    header = ops.broadcast(np.array([len(raw)], np.int64), root_rank, name=base + ".size")
+    length = int(header[0])
+    words = _words(raw) if is_root else np.zeros((length + 3) // 4, np.int32)
+    return _decode(ops.broadcast(words, root_rank, name=base + ".data"), length)
+
+
+def allgather_object(obj: Any, name: str | None = None) -> list[Any]:
+    """Every rank's ``obj``, by rank."""
+    base = name or "allgather_object"
+    raw = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    lengths = ops.allgather(np.array([len(raw)], np.int64), name=base + ".size")
+    pieces = ops.allgatherv(_words(raw), name=base + ".data")
+    return [_decode(p, int(n)) for p, n in zip(pieces, lengths, strict=True)]

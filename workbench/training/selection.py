@@ -1,0 +1,208 @@
+"""Model selection: an Optuna study over models and hyper-parameters, a trial per training run.
+
+    name: digits-select
+    experiment: digits-selection
+    base: {data: {source: digits}, train: {epochs: 4, batch_size: 32}}
+    models:
+      small_cnn: {width: {int: [8, 48], log: true}}
+      mlp: {hidden: {categorical: [[64], [128, 64]]}}
+    search: {lr: {float: [0.01, 0.2], log: true}}
+    metric: test_accuracy
+    trials: 12
+    parallel: 2
+    pruner: asha
+
+Each trial becomes a training spec (a nested MLflow run under the study's parent run); the
+*launcher* given to :func:`run_selection` runs it (the CLI hands in the jobs service) and
+reports per-epoch metrics, which feed Optuna's pruner; a pruned trial is stopped. The study
+lives in sqlite, so re-running the same selection resumes it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from workbench.errors import InvalidInput
+from workbench.training.models import get_model_entry
+from workbench.training.spec import parse_spec
+
+Distribution = dict[
+    str, Any
+]  # {"int": [lo, hi], "log": bool} | {"float": [...]} | {"categorical": [...]}
+
+
+class SelectionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    experiment: str = Field("selection", min_length=1)
+    base: dict[str, Any] = Field(default_factory=dict, description="training spec minus model")
+    models: dict[str, dict[str, Distribution]] = Field(min_length=1)
+    search: dict[str, Distribution] = Field(default_factory=dict, description="train.* fields")
+    metric: str = "test_accuracy"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    trials: int = Field(12, ge=1, le=10_000)
+    parallel: int = Field(1, ge=1, le=64)
+    ranks: int = Field(1, ge=1, le=1024)
+    pruner: Literal["none", "asha", "hyperband"] = "asha"
+    seed: int = 0
+    register_model: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SelectionSpec:
+        for model, space in self.models.items():
+            fields = get_model_entry(model).params.model_fields
+            for param, dist in space.items():
+                if param not in fields:
+                    raise ValueError(f"models.{model}.{param}: not a hyper-parameter of {model}")
+                _check_distribution(f"models.{model}.{param}", dist)
+        for param, dist in self.search.items():
+            _check_distribution(f"search.{param}", dist)
+        parse_spec({**self.base, "name": "check", "model": {"name": next(iter(self.models))}})
+        return self
+
+
+def _check_distribution(where: str, dist: Distribution) -> None:
+    kinds = {"int", "float", "categorical"} & set(dist)
+    if len(kinds) != 1 or not set(dist) <= {"int", "float", "categorical", "log"}:
+        raise ValueError(f"{where}: give exactly one of int/float/categorical (and optional log)")
+    (kind,) = kinds
+    values = dist[kind]
+    if kind == "categorical":
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{where}: categorical needs a non-empty list")
+    elif not (isinstance(values, list) and len(values) == 2 and values[0] < values[1]):
+        raise ValueError(f"{where}: {kind} needs [low, high] with low < high")
+
+
+def _suggest(trial: optuna.Trial, name: str, dist: Distribution) -> Any:
+    log = bool(dist.get("log", False))
+    if "int" in dist:
+        return trial.suggest_int(name, dist["int"][0], dist["int"][1], log=log)
+    if "float" in dist:
+        return trial.suggest_float(name, dist["float"][0], dist["float"][1], log=log)
+    choices = dist["categorical"]
+    index = trial.suggest_categorical(name, list(range(len(choices))))  # any JSON value works
+    return choices[index]
+
+
+def trial_spec(
+    spec: SelectionSpec, trial: optuna.Trial, parent_run_id: str | None
+) -> dict[str, Any]:
+    """The training spec of one trial (validated)."""
+    model = trial.suggest_categorical("model", sorted(spec.models))
+    params = {p: _suggest(trial, f"{model}.{p}", d) for p, d in spec.models[model].items()}
+    train = dict(spec.base.get("train", {}))
+    train.update({p: _suggest(trial, p, d) for p, d in spec.search.items()})
+    raw = {
+        **spec.base,
+        "name": f"{spec.name}-trial-{trial.number}",
+        "experiment": spec.experiment,
+        "model": {"name": model, "params": params},
+        "train": train,
+        "parent_run_id": parent_run_id,
+    }
+    parse_spec(raw)
+    return raw
+
+
+class TrialPruned(Exception):
+    """Raised by a launcher's report callback when Optuna prunes the trial."""
+
+
+# A launcher runs one training spec; it calls report(epoch, metrics) as epochs finish (raising
+# TrialPruned from report stops the run) and returns the final metrics.
+Report = Callable[[int, dict[str, float]], None]
+Launcher = Callable[[dict[str, Any], Report], dict[str, float]]
+
+
+@dataclass
+class SelectionResult:
+    best_value: float
+    best_params: dict[str, Any]
+    best_trial: int
+    completed: int
+    pruned: int
+    failed: int
+
+
+def _pruner(kind: str) -> optuna.pruners.BasePruner:
+    if kind == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=2)
+    return optuna.pruners.NopPruner()
+
+
+def study_storage(home: Path) -> str:
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'selection.db'}"
+
+
+def run_selection(
+    spec: SelectionSpec,
+    launch: Launcher,
+    storage: str,
+    parent_run_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SelectionResult:
+    """Run (or resume) the study until it holds ``spec.trials`` finished trials."""
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage,
+        load_if_exists=True,
+        direction=spec.direction,
+        sampler=optuna.samplers.TPESampler(seed=spec.seed),
+        pruner=_pruner(spec.pruner),
+    )
+    lock = threading.Lock()
+
+    def objective(trial: optuna.Trial) -> float:
+        raw = trial_spec(spec, trial, parent_run_id)
+
+        def report(epoch: int, metrics: dict[str, float]) -> None:
+            if spec.metric in metrics:
+                with lock:
+                    trial.report(metrics[spec.metric], epoch)
+                    prune = trial.should_prune()
+                if prune:
+                    raise TrialPruned(f"trial {trial.number} pruned at epoch {epoch}")
+
+        try:
+            final = launch(raw, report)
+        except TrialPruned as exc:
+            raise optuna.TrialPruned(str(exc)) from exc
+        if spec.metric not in final:
+            raise InvalidInput(f"trial {trial.number} did not report metric {spec.metric!r}")
+        return float(final[spec.metric])
+
+    done = len([t for t in study.trials if t.state.is_finished()])
+    remaining = max(0, spec.trials - done)
+    callbacks = [] if progress is None else [lambda s, t: progress(len(s.trials), spec.trials)]
+    if remaining:
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            n_jobs=spec.parallel,
+            callbacks=callbacks,
+            catch=(RuntimeError,),
+        )
+    states = [t.state for t in study.trials]
+    return SelectionResult(
+        study.best_value,
+        study.best_params,
+        study.best_trial.number,
+        states.count(optuna.trial.TrialState.COMPLETE),
+        states.count(optuna.trial.TrialState.PRUNED),
+        states.count(optuna.trial.TrialState.FAIL),
+    )
+
+
+def trials_of(study_name: str, storage: str) -> Iterator[optuna.trial.FrozenTrial]:
+    yield from optuna.load_study(study_name=study_name, storage=storage).trials
