@@ -65,6 +65,7 @@ def test_two_ranks_reach_95_percent_and_agree(mpirun, wb_home: Path, tmp_path: P
         assert run.data.params["model.name"] == "small_cnn" and run.data.params["world_size"] == "2"
         history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "test_accuracy")
         assert [m.step for m in history] == [0, 1, 2, 3]
+        assert "system/cpu_utilization_percentage" in run.data.metrics
         artifacts = {
             a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "evaluation")
         }
@@ -176,3 +177,23 @@ def test_keras_model_trains_on_two_ranks(mpirun, wb_home: Path, tmp_path: Path):
             experiment_ids=[run.info.experiment_id], output_format="list"
         )
         assert len(models) == 1
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_swapping_trains_with_the_distributed_optimizer(mpirun, wb_home: Path, tmp_path: Path):
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    path = _spec(tmp_path, epochs=2)
+    spec = yaml.safe_load(path.read_text())
+    spec["swap"] = {"tier": "disk", "min_bytes": 0, "keep_resident": 1}
+    path.write_text(yaml.safe_dump(spec))
+    env = {"WORKBENCH_HOME": str(wb_home), "TMPDIR": str(spill)}
+    result = mpirun(RANK_SNIPPET.format(spec=str(path)), n=2, timeout=600, env=env)
+    rows = [json.loads(out.strip().splitlines()[-1]) for out in result.outputs]
+    assert rows[0]["weights"] == rows[1]["weights"]
+    assert rows[0]["accuracy"] >= 0.9, rows
+    with fluent_tracking_uri(f"sqlite:///{wb_home.resolve() / 'mlflow.db'}"):
+        (run,) = mlflow.search_runs(experiment_names=["digits"], output_format="list")
+        assert run.data.metrics["swap/swapped_out_bytes"] > 0
+    assert list((spill / "workbench-swap").glob("session-*")) == []  # spill files cleaned up

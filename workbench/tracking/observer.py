@@ -16,9 +16,37 @@ from workbench.training.evaluation import Evaluation, write_artifacts
 class MlflowObserver(RunLogger):
     """:class:`RunLogger` plus what a trainer reports (the ``training.context.Observer``)."""
 
-    def __init__(self, *args: Any, register_as: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        register_as: str | None = None,
+        system_metrics_interval: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.register_as = register_as
+        self.system_metrics_interval = system_metrics_interval
+        self._monitor: Any = None
+
+    def start(self) -> str | None:
+        """Start the run and MLflow's sampler of CPU, memory, disk, network (and GPU) use."""
+        run_id = super().start()
+        if run_id is not None and self.system_metrics_interval > 0:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self._monitor = SystemMetricsMonitor(
+                run_id,
+                sampling_interval=self.system_metrics_interval,
+                tracking_uri=self.settings.mlflow_tracking_uri,
+            )
+            self._monitor.start()
+        return run_id
+
+    def end(self, status: str = "FINISHED") -> None:
+        if self._monitor is not None:
+            self._monitor.finish()
+            self._monitor = None
+        super().end(status)
 
     def log_evaluation(self, result: Evaluation, images: np.ndarray, labels: np.ndarray) -> None:
         if not self.active or self.run_id is None:

@@ -20,6 +20,7 @@ lives in sqlite, so re-running the same selection resumes it.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -182,6 +183,8 @@ def run_selection(
             raise InvalidInput(f"trial {trial.number} did not report metric {spec.metric!r}")
         return float(final[spec.metric])
 
+    # Trials share this machine's cores: never more at once than there are cores for their ranks.
+    n_jobs = max(1, min(spec.parallel, (os.cpu_count() or 1) // spec.ranks))
     done = len([t for t in study.trials if t.state.is_finished()])
     remaining = max(0, spec.trials - done)
     callbacks = [] if progress is None else [lambda s, t: progress(len(s.trials), spec.trials)]
@@ -189,7 +192,7 @@ def run_selection(
         study.optimize(
             objective,
             n_trials=remaining,
-            n_jobs=spec.parallel,
+            n_jobs=n_jobs,
             callbacks=callbacks,
             catch=(RuntimeError,),
         )
