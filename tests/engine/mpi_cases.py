@@ -8,14 +8,13 @@ does not hide the others.
 
 from __future__ import annotations
 
-import json
 import os
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from tests.engine.case_report import emit, run_case
 from workbench.engine import CollectiveMismatchError, Engine
 from workbench.engine.background import allreduce_async
 from workbench.engine.bfloat16 import from_bfloat16, to_bfloat16
@@ -24,18 +23,6 @@ from workbench.engine.ring import ring_allreduce_bytes
 
 TYPES = ("float16", "bfloat16", "float32", "float64", "int32", "int64")
 OPS = ("sum", "average", "min", "max", "product")
-
-
-def emit(case: str, ok: bool, detail: Any = "") -> None:
-    print(json.dumps({"case": case, "ok": bool(ok), "detail": str(detail)[:500]}), flush=True)
-
-
-def run_case(case: str, body: Callable[[], tuple[bool, Any]]) -> None:
-    try:
-        ok, detail = body()
-    except Exception:
-        ok, detail = False, traceback.format_exc()
-    emit(case, ok, detail)
 
 
 def rank_input(rank: int, n: int, etype: str, seed: int = 0) -> np.ndarray:

@@ -6,9 +6,6 @@ The launcher sets ``KERAS_BACKEND=tensorflow``.
 from __future__ import annotations
 
 import hashlib
-import json
-import traceback
-from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -16,27 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 import workbench.engine.keras as hvd
+from tests.engine.case_report import emit, raises, run_case
 from workbench.training.data import digits
-
-
-def emit(case: str, ok: bool, detail: Any = "") -> None:
-    print(json.dumps({"case": case, "ok": bool(ok), "detail": str(detail)[:500]}), flush=True)
-
-
-def run_case(case: str, body: Callable[[], tuple[bool, Any]]) -> None:
-    try:
-        ok, detail = body()
-    except Exception:
-        ok, detail = False, traceback.format_exc()
-    emit(case, ok, detail)
-
-
-def raises(error: type[BaseException], call: Callable[[], Any]) -> tuple[bool, Any]:
-    try:
-        call()
-    except error as exc:
-        return True, exc
-    return False, f"no {error.__name__} raised"
 
 
 def build_model(seed: int) -> Any:

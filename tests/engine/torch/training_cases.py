@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import workbench.engine.torch as hvd
-from tests.engine.torch.torch_cases import raises, run_case
+from tests.engine.case_report import raises, run_case
 
 PER_RANK = 6
 
