@@ -27,3 +27,17 @@ def raises(error: type[BaseException], call: Callable[[], Any]) -> tuple[bool, A
     except error as exc:
         return True, exc
     return False, f"no {error.__name__} raised"
+
+
+def passed_cases(outputs: list[str], log: str) -> list[dict[str, dict[str, Any]]]:
+    """The test side: each rank's cases by name, after checking that every rank reached
+    ``done`` and that no case failed (the messages carry mpiexec's log and the details)."""
+    by_rank = [
+        {r["case"]: r for r in (json.loads(x) for x in text.splitlines() if x.startswith("{"))}
+        for text in outputs
+    ]
+    for rank, cases in enumerate(by_rank):
+        assert "done" in cases, f"rank {rank} did not finish:\n{log[-3000:]}"
+        failed = {name: c["detail"] for name, c in cases.items() if not c["ok"]}
+        assert not failed, f"rank {rank} failed {len(failed)} of {len(cases)}: {failed}"
+    return by_rank

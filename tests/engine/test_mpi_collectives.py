@@ -8,9 +8,9 @@ Small ring chunks make even these small arrays travel in many pipelined chunks.
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from tests.engine.case_report import passed_cases
 
 SNIPPET = """
 from tests.engine.mpi_cases import main
@@ -24,24 +24,12 @@ ENV = {
 }
 
 
-def cases_by_rank(outputs: list[str]) -> list[dict[str, dict[str, object]]]:
-    by_rank = []
-    for text in outputs:
-        records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-        by_rank.append({r["case"]: r for r in records})
-    return by_rank
-
-
 @pytest.mark.mpi
 @pytest.mark.slow
 @pytest.mark.parametrize("ranks", [2, 3, 4])
 def test_every_collective_matches_numpy(mpirun, ranks):
     result = mpirun(SNIPPET, n=ranks, env=ENV, timeout=300)
-    by_rank = cases_by_rank(result.outputs)
-    for rank, cases in enumerate(by_rank):
-        assert "done" in cases, f"rank {rank} did not finish:\n{result.log[-3000:]}"
-        failed = {name: c["detail"] for name, c in cases.items() if not c["ok"]}
-        assert not failed, f"rank {rank} failed {len(failed)} of {len(cases)}: {failed}"
+    by_rank = passed_cases(result.outputs, result.log)
     # every rank ran the same cases, and there are plenty of them
     assert all(set(c) == set(by_rank[0]) for c in by_rank)
     assert sum(name.count("/allreduce/") for name in by_rank[0]) >= 6 * 5 * 8

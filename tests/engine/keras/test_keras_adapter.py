@@ -5,9 +5,9 @@ run, allreduce inside ``tf.function``. One launch: importing TensorFlow costs ~6
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from tests.engine.case_report import passed_cases
 
 pytest.importorskip("tensorflow")
 
@@ -20,13 +20,6 @@ def test_keras_fit_with_callbacks(mpirun):
         env={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
         timeout=240,
     )
-    by_rank = [
-        {r["case"]: r for r in (json.loads(x) for x in out.splitlines() if x.startswith("{"))}
-        for out in result.outputs
-    ]
-    for rank, cases in enumerate(by_rank):
-        assert "done" in cases, f"rank {rank} did not finish:\n{result.log[-3000:]}"
-        failed = {name: c["detail"] for name, c in cases.items() if not c["ok"]}
-        assert not failed, f"rank {rank}: {failed}"
+    by_rank = passed_cases(result.outputs, result.log)
     assert len({cases["keras/weights"]["detail"] for cases in by_rank}) == 1, "weights differ"
     assert by_rank[0]["keras/losses"]["detail"] == by_rank[1]["keras/losses"]["detail"]

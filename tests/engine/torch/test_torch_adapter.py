@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.engine.case_report import passed_cases
+
 CASES = """
 from tests.engine.torch import torch_cases, training_cases
 torch_cases.main()
@@ -17,22 +19,11 @@ print('{"case": "done", "ok": true, "detail": ""}', flush=True)
 ENV = {"WORKBENCH_SMALL_ALLREDUCE_BYTES": "256", "WORKBENCH_RING_CHUNK_BYTES": "4096"}
 
 
-def cases_by_rank(outputs: list[str]) -> list[dict[str, dict[str, object]]]:
-    return [
-        {r["case"]: r for r in (json.loads(x) for x in text.splitlines() if x.startswith("{"))}
-        for text in outputs
-    ]
-
-
 @pytest.mark.mpi
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_every_torch_function(mpirun, ranks):
     result = mpirun(CASES, n=ranks, env=ENV, timeout=240)
-    by_rank = cases_by_rank(result.outputs)
-    for rank, cases in enumerate(by_rank):
-        assert "done" in cases, f"rank {rank} did not finish:\n{result.log[-3000:]}"
-        failed = {name: c["detail"] for name, c in cases.items() if not c["ok"]}
-        assert not failed, f"rank {rank} failed {len(failed)} of {len(cases)}: {failed}"
+    by_rank = passed_cases(result.outputs, result.log)
     assert all(set(c) == set(by_rank[0]) for c in by_rank)
     assert len(by_rank[0]) > 60
 
