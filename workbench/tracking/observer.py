@@ -44,9 +44,22 @@ class MlflowObserver(RunLogger):
 
     def end(self, status: str = "FINISHED") -> None:
         if self._monitor is not None:
-            self._monitor.finish()
+            self._finish_monitor(self._monitor)
             self._monitor = None
         super().end(status)
+
+    @staticmethod
+    def _finish_monitor(monitor: Any) -> None:
+        """Stop the sampler and log the interval since its last report.
+
+        MLflow's sampler drops the samples of an interval cut short by ``finish()``, so a run
+        shorter than one interval would get no system metrics at all; one closing sample keeps
+        every run's last stretch (and a short run's only one) in the record.
+        """
+        monitor.finish()
+        monitor.collect_metrics()
+        monitor.publish_metrics(monitor.aggregate_metrics())
+        monitor.mlflow_logger.flush()
 
     def log_evaluation(self, result: Evaluation, images: np.ndarray, labels: np.ndarray) -> None:
         if not self.active or self.run_id is None:
