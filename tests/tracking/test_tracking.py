@@ -101,3 +101,31 @@ def test_a_run_shorter_than_one_sampling_interval_still_gets_system_metrics(wb_h
     run = tracking_client().get_run(run_id)
     assert "system/cpu_utilization_percentage" in run.data.metrics
     assert "system/system_memory_usage_megabytes" in run.data.metrics
+
+
+def test_store_statistics_are_taken_once_it_grows(wb_home: Path):
+    import sqlite3
+
+    from workbench.config import get_settings
+    from workbench.tracking.client import experiment_id, refresh_statistics
+
+    db = get_settings().mlflow_db_path
+    assert db is not None
+    client = tracking_client()
+    exp = experiment_id(client, "grow")
+    for i in range(60):
+        client.create_run(exp, run_name=f"r{i}")
+
+    def stats() -> tuple[str]:
+        with sqlite3.connect(db) as con:
+            return con.execute("SELECT stat FROM sqlite_stat1 WHERE tbl='runs'").fetchone()
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table: sqlite_stat1"):
+        stats()  # 60 runs, nobody asked yet
+    tracking_client()  # every client checks
+    assert stats()[0].split()[0] == "60"
+    assert not refresh_statistics(db)  # not grown since
+    for i in range(60):
+        client.create_run(exp, run_name=f"s{i}")
+    assert refresh_statistics(db) and stats()[0].split()[0] == "120"
+    assert len(search_runs(client, [exp], order_by=["metrics.accuracy DESC"]).runs) == 50

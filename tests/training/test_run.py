@@ -197,3 +197,57 @@ def test_swapping_trains_with_the_distributed_optimizer(mpirun, wb_home: Path, t
         (run,) = mlflow.search_runs(experiment_names=["digits"], output_format="list")
         assert run.data.metrics["swap/swapped_out_bytes"] > 0
     assert list((spill / "workbench-swap").glob("session-*")) == []  # spill files cleaned up
+
+
+def _digits_as_png_folder(root: Path) -> list[tuple[str, str]]:
+    """scikit-learn digits written as 8x8 grayscale PNGs under ``root/<digit>/``."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    labeled = []
+    for i, (image, target) in enumerate(zip(raw.images, raw.target, strict=True)):
+        relative = f"{target}/{i:04d}.png"
+        (root / str(target)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 255 / 16).astype("uint8"), mode="L").save(root / relative)
+        labeled.append((relative, str(target)))
+    return labeled
+
+
+@pytest.mark.slow
+def test_image_folder_and_manifest_datasets_train_and_are_named_in_the_run(
+    wb_home: Path, tmp_path: Path
+):
+    from workbench.training.data.manifest import write_manifest
+    from workbench.training.run import run
+    from workbench.training.spec import TrainingSpec
+
+    root = tmp_path / "digits-png"
+    labeled = _digits_as_png_folder(root)
+    exported = write_manifest(
+        root / "manifest.json", "digits-labels", 3, [str(d) for d in range(10)], labeled
+    )
+    sources = {
+        "image_folder": {"source": "image_folder", "path": "digits-png", "grayscale": True},
+        "manifest": {"source": "manifest", "path": "digits-png/manifest.json", "grayscale": True},
+    }
+    for source, data in sources.items():
+        spec = TrainingSpec.model_validate(
+            {**SPEC, "name": source, "data": data, "train": {**SPEC["train"], "epochs": 5}}
+        )
+        out = run(spec, tmp_path)
+        assert out["accuracy"] >= 0.9, (source, out["accuracy"])
+
+    client = mlflow.MlflowClient(f"sqlite:///{wb_home.resolve() / 'mlflow.db'}")
+    runs = {
+        r.info.run_name: r
+        for r in client.search_runs([client.get_experiment_by_name("digits").experiment_id])
+    }
+    assert runs.keys() == {"image_folder", "manifest"}
+    for name, dataset_name in (("image_folder", "digits-png"), ("manifest", "digits-labels@v3")):
+        (used,) = runs[name].inputs.dataset_inputs
+        assert used.dataset.name == dataset_name and used.tags[0].value == "training"
+        sizes = json.loads(used.dataset.profile)
+        assert sizes["train_samples"] + sizes["test_samples"] == len(labeled)
+    # the manifest run names the exported version by its content hash
+    assert runs["manifest"].inputs.dataset_inputs[0].dataset.digest == exported.content_hash[:32]

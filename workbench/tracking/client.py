@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
@@ -24,11 +25,43 @@ def tracking_client(settings: Settings | None = None) -> MlflowClient:
         settings.ensure_home()
         settings.mlflow_db_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     except MlflowException as exc:
         raise ServiceUnavailable(
             f"MLflow store {settings.mlflow_tracking_uri} is unusable: {exc.message}"
         ) from exc
+    if settings.mlflow_db_path is not None:
+        refresh_statistics(settings.mlflow_db_path)
+    return client
+
+
+def refresh_statistics(db: Path, *, growth: float = 2.0, floor: int = 50) -> bool:
+    """Give SQLite current table statistics once the store has grown ``growth``-fold.
+
+    Without statistics SQLite joins MLflow's sort-by-metric (or param) subquery by scanning
+    it once per run: a page of 10,000 runs sorted by accuracy took ~4 s; with them it builds
+    an index for the join and answers in ~30 ms. ``ANALYZE`` takes ~40 ms at 10,000 runs, so
+    it runs only when the run count passed ``growth`` times the count it last saw. Best
+    effort: a busy or not yet created store is left for the next call. True if it ran.
+    """
+    if not db.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(db, timeout=0.5)) as con:
+            (runs,) = con.execute("SELECT count(*) FROM runs").fetchone()
+            seen = 0
+            if con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='sqlite_stat1'"
+            ).fetchone():
+                row = con.execute("SELECT stat FROM sqlite_stat1 WHERE tbl='runs'").fetchone()
+                seen = int(row[0].split()[0]) if row else 0
+            if runs < max(floor, growth * seen):
+                return False
+            con.execute("ANALYZE")
+            con.commit()
+            return True
+    except sqlite3.Error:
+        return False
 
 
 def experiment_id(client: MlflowClient, name: str, settings: Settings | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 
 from workbench.tracking.client import fluent_tracking_uri
 from workbench.tracking.runs import RunLogger
+from workbench.training.data.arrays import ArrayDataset
 from workbench.training.evaluation import Evaluation, write_artifacts
 
 
@@ -60,6 +62,26 @@ class MlflowObserver(RunLogger):
         monitor.collect_metrics()
         monitor.publish_metrics(monitor.aggregate_metrics())
         monitor.mlflow_logger.flush()
+
+    def log_dataset(self, source: str, train: ArrayDataset, test: ArrayDataset) -> None:
+        """Record the dataset the run read as an MLflow dataset input (name, content digest,
+        split sizes), so a run names the exact dataset version it trained and tested on."""
+        if self.client is None or self.run_id is None:
+            return
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        name = train.name.rsplit("/", 1)[0]  # "pets@v3/train" -> "pets@v3"
+        profile = {"train_samples": len(train), "test_samples": len(test)}
+        dataset = Dataset(
+            name=name,
+            digest=train.digest(),
+            source_type="workbench",
+            source=json.dumps({"source": source, "name": name, "classes": train.classes}),
+            profile=json.dumps(profile),
+        )
+        tags = [InputTag(MLFLOW_DATASET_CONTEXT, "training")]
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, tags)])
 
     def log_evaluation(self, result: Evaluation, images: np.ndarray, labels: np.ndarray) -> None:
         if not self.active or self.run_id is None:

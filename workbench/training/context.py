@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from workbench.training.checkpoints import ENV_CHECKPOINT_DIR, ENV_RESUME_FROM
+from workbench.training.data.arrays import ArrayDataset
 from workbench.training.evaluation import Evaluation
 
 RUN_ID_FILE = "mlflow-run-id"
@@ -66,6 +67,8 @@ class Observer(Protocol):
     run_id: str | None
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+
+    def log_dataset(self, source: str, train: ArrayDataset, test: ArrayDataset) -> None: ...
 
     def log_evaluation(
         self, result: Evaluation, images: np.ndarray, labels: np.ndarray

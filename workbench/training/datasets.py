@@ -24,6 +24,7 @@ def load_datasets(spec: TrainingSpec, base: Path) -> tuple[ArrayDataset, ArrayDa
     else:
         assert path is not None
         data = manifest_dataset(path, d.image_size, d.grayscale)
+    data.meta.setdefault("digest", data.digest())  # the splits name the whole dataset
     return data.split(d.test_fraction, seed=spec.train.seed)
 
 

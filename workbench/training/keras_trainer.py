@@ -52,6 +52,8 @@ def train_keras(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
 
     keras.utils.set_random_seed(spec.train.seed)
     train, test = load_datasets(spec, ctx.base)
+    if ctx.rank == 0 and ctx.resume_from is None:
+        observer.log_dataset(spec.data.source, train, test)
     model = build_model(spec.model.name, **model_params(spec, train))
     model.compile(
         optimizer=hvd.DistributedOptimizer(_optimizer(spec)),

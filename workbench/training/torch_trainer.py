@@ -64,6 +64,8 @@ def train_torch(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // hvd.local_size()))
     torch.manual_seed(spec.train.seed)
     train, test = load_datasets(spec, ctx.base)
+    if ctx.rank == 0 and ctx.resume_from is None:
+        observer.log_dataset(spec.data.source, train, test)
     model: nn.Module = build_model(spec.model.name, **model_params(spec, train))
     optimizer = _optimizer(spec, model)
     start_epoch = _resume(ctx, model, optimizer)

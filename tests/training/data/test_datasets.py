@@ -142,3 +142,15 @@ def test_manifest_detects_changed_files_and_escapes(tmp_path: Path):
     path.write_text("{not json")
     with pytest.raises(InvalidInput, match="corrupt dataset manifest"):
         load_manifest(path)
+
+
+def test_digest_follows_content_and_splits_keep_their_datasets():
+    from workbench.training.data import digits
+
+    a, b = digits(), digits()
+    assert a.digest() == b.digest() and len(a.digest()) == 32
+    b.labels[0] = (b.labels[0] + 1) % 10
+    assert a.digest() != b.digest()
+    a.meta["digest"] = a.digest()
+    train, test = a.split(0.2)
+    assert train.digest() == test.digest() == a.digest()

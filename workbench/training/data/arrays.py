@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -34,6 +35,17 @@ class ArrayDataset:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def digest(self) -> str:
+        """A short content hash: the one recorded in ``meta`` (a manifest's names the exported
+        version; splits carry their whole dataset's), else one of classes, labels and images."""
+        known = self.meta.get("digest", self.meta.get("content_hash"))
+        if isinstance(known, str):
+            return known[:32]
+        h = hashlib.sha256("\0".join(self.classes).encode())
+        h.update(np.ascontiguousarray(self.labels).tobytes())
+        h.update(np.ascontiguousarray(self.images).tobytes())
+        return h.hexdigest()[:32]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
