@@ -63,6 +63,7 @@ def main() -> None:
             client.set_terminated(run.info.run_id)
             ids.append(run.info.run_id)
         fill_s = time.perf_counter() - fill_start
+        client = tracking_client()  # a fresh client, as each UI request gets (stats refresh)
         first = search_runs(client, [exp], page_size=50)
         queries: dict[str, Callable[[], object]] = {
             "list_experiments": lambda: list_experiments(client),
