@@ -10,13 +10,14 @@ one in use are brought back, never earlier. Subclasses say how bytes move.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from workbench.engine.swap.policy import SwapPolicy
-from workbench.engine.swap.spill import SpillDir
+from workbench.engine.swap.spill import Region, spill_arena
 from workbench.engine.swap.stats import SwapStats
 
 # Entry states: where an entry's bytes are.
@@ -46,7 +47,7 @@ def io_pool(threads: int) -> ThreadPoolExecutor:
 class Entry:
     """The bytes of one saved activation (or one shared storage)."""
 
-    __slots__ = ("counted", "error", "future", "index", "nbytes", "state")
+    __slots__ = ("counted", "error", "future", "index", "nbytes", "region", "state")
 
     def __init__(self, index: int, nbytes: int) -> None:
         self.index = index
@@ -55,6 +56,7 @@ class Entry:
         self.counted = False  # its bytes are in SwapStats.resident_bytes
         self.future: Future[None] | None = None
         self.error: BaseException | None = None
+        self.region: Region | None = None  # where its bytes are on the disk tier
 
 
 E = TypeVar("E", bound=Entry)
@@ -71,7 +73,7 @@ class Residency(Generic[E]):
         self.window: collections.deque[E] = collections.deque()
         self.writing: collections.deque[E] = collections.deque()
         self.largest = 0  # bytes of the largest movable entry so far
-        self.spill = SpillDir(policy.spill_dir) if policy.tier == "disk" else None
+        self.spill = spill_arena(policy.spill_dir) if policy.tier == "disk" else None
         self.first_error: BaseException | None = None
         self.closed = False
 
@@ -100,16 +102,20 @@ class Residency(Generic[E]):
         self.stats.record("swap_out", started, entry.nbytes)
 
     def write_out(self, entry: E, data: memoryview, started: float) -> None:
-        """On an I/O thread: write ``entry``'s bytes to the spill dir, then let them go."""
+        """On an I/O thread: copy ``entry``'s bytes to the disk tier, then let them go."""
         assert self.spill is not None
         try:
-            self.spill.write(entry.index, data)
+            region = self.spill.store(data)
         except OSError as exc:
             with self.lock:
                 entry.state = RESIDENT  # nothing lost: the bytes never left memory
                 self.fail(exc)
             return
         with self.lock:
+            entry.region = region
+            if self.closed:  # the session ended (an error) while this copy ran
+                self.release_region(entry)
+                return
             self.mark_swapped_out(entry, started)
 
     # ----- forward ---------------------------------------------------------------------------
@@ -209,7 +215,23 @@ class Residency(Generic[E]):
             return
         self.closed = True
         for entry in self.entries:
-            if entry.future is not None:
-                entry.future.cancel()
-        if self.spill is not None:
-            self.spill.close()
+            future = entry.future
+            if future is not None and not future.cancel() and not future.done():
+                with contextlib.suppress(BaseException):  # reported through fail()
+                    future.result()  # a move running now: it ends before its bytes go
+            self.release_region(entry)
+        self.publish_events()
+
+    def release_region(self, entry: E) -> None:
+        """Give ``entry``'s disk-tier region back (once any view of it is gone)."""
+        with self.lock:
+            if entry.region is not None and self.spill is not None:
+                self.spill.release(entry.region)
+                entry.region = None
+
+    def publish_events(self) -> None:
+        """Put this session's swap-outs, swap-ins and waits on the engine's timeline
+        (``WORKBENCH_TIMELINE``), next to the collectives, when one is being written."""
+        from workbench.engine.timeline import record_events
+
+        record_events(self.stats.chrome_trace(), self.stats.origin, "tensor swapping")

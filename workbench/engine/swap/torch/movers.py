@@ -1,9 +1,8 @@
 """Moving one entry's bytes between the device and a tier, asynchronously.
 
-- CPU tensor, disk tier: an I/O thread writes the storage's bytes to a file and the
-  in-memory copy is let go when the write is done; swap-in maps the file (copy-on-write,
-  so backward reads the page cache directly, no copy) after asking the kernel to read it
-  ahead, then unlinks it (the mapping keeps the bytes until backward lets go of them).
+- CPU tensor, disk tier: an I/O thread copies the storage's bytes into the spill arena
+  (``spill.py``) and the in-memory copy is let go when that is done; swap-in is a view of
+  the arena region (no copy), after asking the kernel to page it in if it was evicted.
 - CUDA tensor, host tier: a side CUDA stream copies into pinned host memory; the device
   block is handed back to the caching allocator (``record_stream`` keeps it until the copy
   ran); swap-in copies back on the side stream and the compute stream waits on an event.
@@ -14,7 +13,7 @@ State changes happen inside the submitted jobs, so a finished future means a fin
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -76,12 +75,15 @@ def _write_pinned_job(session: SwapSession, entry: _Entry, host: torch.Tensor, c
     assert session.spill is not None
     copied.synchronize()
     try:
-        session.spill.write(entry.index, host.numpy().data)
+        region = session.spill.store(host.numpy().data)
     except OSError as exc:
         session.fail(exc)  # the pinned copy stays: swap-in still works from host memory
         return
     with session.lock:
-        if entry.state == "swapped":
+        entry.region = region
+        if session.closed:
+            session.release_region(entry)
+        elif entry.state == "swapped":
             entry.host = None
 
 
@@ -92,7 +94,7 @@ def swap_in(session: SwapSession, entry: _Entry) -> None:
     entry.state = "reading"
     session.count(entry)
     if entry.device.type == "cpu":
-        entry.future = io_pool(session.policy.io_threads).submit(_map_job, session, entry, started)
+        _view_region(session, entry, started)
     elif entry.host is not None:
         _copy_to_device(session, entry, entry.host, started)
     else:
@@ -101,35 +103,24 @@ def swap_in(session: SwapSession, entry: _Entry) -> None:
         )
 
 
-def _map_job(session: SwapSession, entry: _Entry, started: float) -> None:
-    assert session.spill is not None
-    path = session.spill.file_for(entry.index)
-    try:
-        session.spill.will_need(entry.index)
-        storage = cast(
-            torch.UntypedStorage, torch.UntypedStorage.from_file(str(path), False, entry.nbytes)
-        )
-    except (OSError, RuntimeError) as exc:
-        entry.error = exc
-        return
-    with session.lock:
-        entry.storage = storage
-        entry.state = "loaded"
-        session.spill.remove(entry.index)
-        session.stats.swapped_in_bytes += entry.nbytes
-        session.stats.record("swap_in", started, entry.nbytes)
+def _view_region(session: SwapSession, entry: _Entry, started: float) -> None:
+    """The entry's bytes, straight from the arena (caller holds the session lock)."""
+    assert session.spill is not None and entry.region is not None
+    region = entry.region
+    region.chunk.will_need(region.offset, region.nbytes)
+    entry.storage = torch.from_numpy(session.spill.view(region)).untyped_storage()
+    entry.state = "loaded"
+    session.stats.swapped_in_bytes += entry.nbytes
+    session.stats.record("swap_in", started, entry.nbytes)
 
 
 def _read_pinned_job(session: SwapSession, entry: _Entry, started: float) -> None:
     assert session.spill is not None
+    assert entry.region is not None
     host = torch.empty((entry.nbytes,), dtype=torch.uint8, pin_memory=True)
-    try:
-        session.spill.read_into(entry.index, host.numpy().data)
-    except OSError as exc:
-        entry.error = exc
-        return
+    session.spill.read_into(entry.region, host.numpy().data)
     with session.lock:
-        session.spill.remove(entry.index)
+        session.release_region(entry)
         _copy_to_device(session, entry, host, started)
 
 

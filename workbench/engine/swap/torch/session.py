@@ -166,17 +166,20 @@ class SwapSession(Residency[_Entry]):
             entry.handles -= 1
             if entry.handles > 0 or entry.state == FREED:
                 return
-            if entry.future is not None and not entry.future.done():
-                entry.handles += 1  # released again once its I/O is over
-                entry.future.add_done_callback(lambda _: self.release(entry))
+            future = entry.future
+        if future is not None and not future.done():
+            # a move still running: let it end, so that the stats are final once backward
+            # is (outside the lock: the move takes it to finish)
+            self.wait(future, entry.nbytes)
+        with self.lock:
+            if entry.state == FREED:
                 return
             self.drop(entry)
             entry.host = None
             entry.state = FREED
             if self.live.get(entry.key) is entry:
                 del self.live[entry.key]
-            if self.spill is not None:
-                self.spill.remove(entry.index)
+            self.release_region(entry)
             if not self.forward_open and all(e.state == FREED for e in self.entries):
                 self.close()
 
