@@ -16,6 +16,7 @@ from workbench.engine.errors import (
     UnsupportedDtypeError,
     UnsupportedOpError,
 )
+from workbench.engine.join import JoinError
 from workbench.engine.ops import (
     allgather,
     allgather_async,
@@ -33,6 +34,7 @@ from workbench.engine.ops import (
     grouped_allreduce_async,
     init,
     is_initialized,
+    join,
     last_bytes_sent,
     local_rank,
     local_size,
@@ -52,6 +54,7 @@ __all__ = [
     "EngineError",
     "EngineNotInitializedError",
     "Handle",
+    "JoinError",
     "ReduceOp",
     "StallError",
     "TopologyError",
@@ -73,6 +76,7 @@ __all__ = [
     "grouped_allreduce_async",
     "init",
     "is_initialized",
+    "join",
     "last_bytes_sent",
     "local_rank",
     "local_size",

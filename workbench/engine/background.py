@@ -7,7 +7,8 @@ its queue, groups consecutive compatible allreduces into fused batches of at mos
 ``WORKBENCH_FUSION_THRESHOLD`` bytes and runs them. Every rank takes the same count and
 groups it the same way, so fused buffers match. Ranks must enqueue in the same order; if
 they do not, the call check of the fused batch raises ``CollectiveMismatchError`` on all of
-them instead of reducing the wrong tensors together.
+them instead of reducing the wrong tensors together. ``join()`` (see ``join.py``) lets a
+rank without more data stand in for the collectives the other ranks still queue.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from workbench.engine.errors import CollectiveMismatchError, EngineError, StallError
 from workbench.engine.fusion import fusion_threshold_from_env, plan_batches
+from workbench.engine.join import JoinError, JoinTracker, StandIn, run_join_round
 from workbench.engine.negotiation import CallDescriptor, CollectiveKind, agree, first_dims
 from workbench.engine.reduce_ops import ReduceOp
 from workbench.engine.timeline import maybe_span
@@ -58,6 +60,11 @@ class Handle:
             raise self._error
         return self._result
 
+    @property
+    def error(self) -> BaseException | None:
+        """The collective's error once done (None while running or on success)."""
+        return self._error
+
     def finish(self, result: Any, bytes_sent: int) -> None:
         self._result, self.bytes_sent = result, bytes_sent
         self._done.set()
@@ -78,6 +85,8 @@ class AsyncRequest:
     array: Any = None
     options: dict[str, Any] | None = None  # grouped_allreduce keyword arguments
     queued_us: float = 0.0  # when it was queued, on the engine's timeline clock
+    stand_in: StandIn | None = None  # what a joined rank runs in its place (None: cannot)
+    marks_join: bool = False  # join()'s marker: this rank queues nothing more before it
 
 
 class AsyncExecutor:
@@ -103,6 +112,7 @@ class AsyncExecutor:
         self._stopping = False
         self._flush = False
         self._queued_bytes = 0
+        self.join_tracker = JoinTracker()
         self._thread = threading.Thread(target=self._loop, name="workbench-engine", daemon=True)
         self._thread.start()
         engine.executor = self
@@ -142,36 +152,101 @@ class AsyncExecutor:
         self.engine.executor = None
 
     def _loop(self) -> None:
+        # the latest round's requests stay referenced until the next round: dropping them
+        # frees framework tensors, which must not happen while the interpreter exits
+        batch: list[AsyncRequest] = []
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue) or self._stopping)
                 if not self._queue:
                     return
                 self._cond.wait_for(self._cycle_full, timeout=self.cycle_time)
-                pending, self._flush = len(self._queue), False
+                pending = next(
+                    (i for i, r in enumerate(self._queue) if r.marks_join), len(self._queue)
+                )
+                self._flush = False
             try:
-                count = self._negotiate(pending)
+                counts = self._negotiate(pending if pending else -1)  # -1: joined
+                if min(counts) >= 0:
+                    batch = self.pop(min(counts))
+                    self.execute(batch)
+                else:
+                    batch = run_join_round(self, counts)
             except BaseException as exc:
                 self._fail_everything(exc)
-                continue
-            with self._cond:
-                batch = [self._queue.popleft() for _ in range(count)]
-                self._queued_bytes -= sum(r.nbytes for r in batch)
-            self._execute(batch)
 
     def _cycle_full(self) -> bool:
         return self._stopping or self._flush or self._queued_bytes >= self.threshold
 
-    def _negotiate(self, pending: int) -> int:
+    def _negotiate(self, pending: int) -> list[int]:
+        """Every rank's pending count (``-1``: that rank has joined)."""
+        what = (
+            f"the async queue's negotiation ({pending} requests here)"
+            if pending >= 0
+            else "join (this rank has joined and waits for the other ranks' collectives)"
+        )
         with (
             self.engine.lock,
-            self.engine.watching(f"the async queue's negotiation ({pending} requests here)"),
+            self.engine.watching(what),
             maybe_span(self.engine.timeline, "async-queue", "NEGOTIATE"),
         ):
             call = CallDescriptor(CollectiveKind.NEGOTIATE, "async-queue", shape=(pending,))
-            return min(first_dims(agree(self.engine.comm, call)))
+            try:
+                return first_dims(agree(self.engine.comm, call))
+            except CollectiveMismatchError as exc:
+                if pending >= 0:
+                    raise
+                raise JoinError(
+                    f"{exc}\nWhile a rank has joined, the other ranks must queue collectives "
+                    "through the async engine (the *_async calls, or the torch/Keras adapters)"
+                ) from exc
 
-    def _execute(self, batch: list[AsyncRequest]) -> None:
+    def peek(self, count: int) -> list[AsyncRequest]:
+        with self._cond:
+            return [self._queue[i] for i in range(count)]
+
+    def pop(self, count: int) -> list[AsyncRequest]:
+        with self._cond:
+            batch = [self._queue.popleft() for _ in range(count)]
+            self._queued_bytes -= sum(r.nbytes for r in batch)
+        return batch
+
+    def fail_batch(self, batch: list[AsyncRequest], error: BaseException) -> None:
+        for request in batch:
+            request.handle.fail(error)
+        self._count_completed(len(batch))
+
+    def _count_completed(self, count: int) -> None:
+        with self._cond:
+            self._completed += count
+            self._cond.notify_all()
+
+    def end_join(self, *, result: int = -1, error: BaseException | None = None) -> None:
+        """Leave the joined state: ``join()`` returns ``result`` or raises ``error``."""
+        (marker,) = self.pop(1)
+        assert marker.marks_join, "the joined rank's queue must start with its join marker"
+        if error is not None:
+            marker.handle.fail(error)
+        else:
+            marker.handle.finish(result, 0)
+        self._count_completed(1)
+
+    def run_stand_ins(self, stand_ins: list[StandIn]) -> None:
+        """Take part in the other ranks' collectives with stand-ins (this rank has joined)."""
+        requests = []
+        for stand_in in stand_ins:
+            run, payload = stand_in.call(self.engine)
+            request = AsyncRequest(Handle(stand_in.name), run, stand_in.nbytes, stand_in.fuse_key)
+            request.array, request.options = payload, stand_in.options
+            requests.append(request)
+        self.execute(requests, counted=False)
+        for request in requests:
+            error = request.handle.error
+            if error is not None and not isinstance(error, CollectiveMismatchError):
+                self.end_join(error=error)  # the engine failed: give up on joining
+                return
+
+    def execute(self, batch: list[AsyncRequest], *, counted: bool = True) -> None:
         keys = [r.fuse_key for r in batch]
         groups = plan_batches(keys, [r.nbytes for r in batch], self.threshold)
         for group in groups:
@@ -189,9 +264,8 @@ class AsyncExecutor:
                 for request in requests:
                     request.handle.fail(exc)
             finally:
-                with self._cond:
-                    self._completed += len(requests)
-                    self._cond.notify_all()
+                if counted:
+                    self._count_completed(len(requests))
 
     def _run_group(self, requests: list[AsyncRequest]) -> list[Any]:
         if len(requests) == 1:
@@ -255,12 +329,35 @@ def allreduce_async(
         fuse_key=key,
         array=data,
         options=options,
+        stand_in=StandIn(
+            "allreduce", resolved, data.dtype.str, (data.shape,), options, -1, key, data.nbytes
+        ),
     )
     return executor.submit(request)
 
 
 def submit_call(engine: Engine, kind: str, name: str | None, call: Callable[[str], Any]) -> Handle:
-    """Queue any collective: ``call(resolved_name)`` runs on the engine's thread, unfused."""
+    """Queue any collective: ``call(resolved_name)`` runs on the engine's thread, unfused.
+
+    While some rank has joined, ``call`` is first run in describe mode (see
+    ``join.describe_by_dry_run``) to learn which engine collective a joined rank must
+    stand in for.
+    """
     executor = executor_of(engine)
     resolved = engine.auto_name(kind, name)
     return executor.submit(AsyncRequest(Handle(resolved, executor.flush), lambda: call(resolved)))
+
+
+def _join_marker() -> None:
+    raise EngineError("the join marker is not a collective; the executor handles it")
+
+
+def join(engine: Engine) -> int:
+    """This rank has no more data: stand in for the other ranks' collectives until every
+    rank has joined; returns the rank that joined last (the same on every rank)."""
+    executor = executor_of(engine)
+    if threading.current_thread() is executor._thread:
+        raise EngineError("join() cannot be called from the engine's own thread")
+    handle = Handle("join", executor.flush)
+    executor.submit(AsyncRequest(handle, _join_marker, marks_join=True))
+    return int(handle.wait())

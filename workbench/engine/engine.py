@@ -25,6 +25,7 @@ from workbench.engine.arrays import FlatInput, flatten, output_payload, row_spli
 from workbench.engine.comm import Communicator, MPICommunicator
 from workbench.engine.errors import CollectiveMismatchError, EngineError
 from workbench.engine.fusion import FusionBuffer, tensor_group
+from workbench.engine.join import DescribedCall, StandIn, stand_in_of
 from workbench.engine.negotiation import (
     CallDescriptor,
     CollectiveKind,
@@ -77,6 +78,8 @@ class Engine:
         self.last_bytes_sent = 0
         self.lock = threading.RLock()
         self.executor: QueueDrainer | None = None  # the async executor, once started
+        # while set, collectives called from this thread only describe themselves (join)
+        self.describing_thread: int | None = None
         self._fusion = FusionBuffer(self.algorithm.allocate)
         self._reducers: dict[tuple[ReduceOp, ElementType], Reducer] = {}
         self._calls_named = 0
@@ -100,6 +103,15 @@ class Engine:
         self._calls_named += 1
         return f"{kind}.{self._calls_named}"
 
+    @property
+    def calls_named(self) -> int:
+        """How many names ``auto_name`` has drawn."""
+        return self._calls_named
+
+    def skip_auto_names(self, count: int) -> None:
+        """Draw the next auto name after ``count`` (ranks that sat out calls catch up)."""
+        self._calls_named = max(self._calls_named, count)
+
     def reducer(self, op: ReduceOp, etype: ElementType) -> Reducer:
         key = (op, etype)
         if key not in self._reducers:
@@ -118,11 +130,25 @@ class Engine:
                 "restart the job"
             ) from self._failure
 
+    def describe_instead(
+        self,
+        kind: str,
+        name: str | None,
+        arrays: Sequence[Any],
+        options: dict[str, Any],
+        root: int = -1,
+    ) -> None:
+        """In describe mode (``join.describe_by_dry_run``) raise the call's stand-in."""
+        if self.describing_thread == threading.get_ident():
+            raise DescribedCall(stand_in_of(kind, name or kind, arrays, options, root))
+
     @contextmanager
     def collective(
         self, call: CallDescriptor, error: str | None, *, need_table: bool = False
     ) -> Iterator[npt.NDArray[np.int64] | None]:
         """Run one collective: agree on ``call``, yield the table, account bytes."""
+        if self.describing_thread == threading.get_ident():
+            raise DescribedCall(StandIn(call.kind.name.lower(), call.name))
         self.raise_if_failed()
         if self.executor is not None:
             self.executor.drain_before_sync_call()
@@ -171,6 +197,9 @@ class Engine:
     ) -> Any:
         """``op`` over every rank's ``array`` (same shape and dtype everywhere)."""
         reduce_op = ReduceOp.parse(op)
+        scales = {"prescale_factor": prescale_factor, "postscale_factor": postscale_factor}
+        options = {"op": reduce_op, **scales, "bfloat16_bits": bfloat16_bits}
+        self.describe_instead("allreduce", name, [array], options)
         flat = flatten(array, bfloat16_bits=bfloat16_bits)
         target, out_error = output_payload(out, flat)
         if target is not None and same_memory(target, flat.payload):
@@ -239,6 +268,9 @@ class Engine:
     ) -> list[Any]:
         """One fused allreduce of many same-dtype arrays; results in the same order."""
         reduce_op = ReduceOp.parse(op)
+        scales = {"prescale_factor": prescale_factor, "postscale_factor": postscale_factor}
+        options = {"op": reduce_op, **scales, "bfloat16_bits": bfloat16_bits}
+        self.describe_instead("grouped_allreduce", name, arrays, options)
         group = tensor_group(arrays, bfloat16_bits=bfloat16_bits)
         call = CallDescriptor(
             K.ALLREDUCE,
@@ -277,6 +309,7 @@ class Engine:
     # -- the other collectives --------------------------------------------------------------
     def allgatherv(self, array: Any, *, name: str | None = None) -> list[Any]:
         """Every rank's ``array`` (first dimensions may differ), by rank."""
+        self.describe_instead("allgather", name, [array], {})
         flat = flatten(array)
         call = CallDescriptor(
             K.ALLGATHER, self.auto_name("allgather", name), flat.etype_name, shape=flat.shape
@@ -304,6 +337,7 @@ class Engine:
         self, array: Any, root: int = 0, *, name: str | None = None, out: Any = None
     ) -> Any:
         """The root's ``array`` on every rank (a new array unless ``out`` is given)."""
+        self.describe_instead("broadcast", name, [array], {}, root)
         flat = flatten(array)
         target, error = output_payload(out, flat)
         if not 0 <= root < self.size:

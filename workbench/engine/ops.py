@@ -142,12 +142,18 @@ def grouped_allreduce(
 
 
 def grouped_allreduce_async(
-    arrays: Sequence[Any], op: ReduceOp | str = ReduceOp.SUM, *, name: str | None = None
+    arrays: Sequence[Any],
+    op: ReduceOp | str = ReduceOp.SUM,
+    *,
+    name: str | None = None,
+    bfloat16_bits: bool = False,
 ) -> Handle:
     engine = current()
-    return background.submit_call(
-        engine, "grouped_allreduce", name, lambda n: engine.grouped_allreduce(arrays, op=op, name=n)
-    )
+
+    def call(resolved: str) -> list[Any]:
+        return engine.grouped_allreduce(arrays, op=op, name=resolved, bfloat16_bits=bfloat16_bits)
+
+    return background.submit_call(engine, "grouped_allreduce", name, call)
 
 
 def allgather(array: Any, *, name: str | None = None) -> Any:
@@ -212,6 +218,25 @@ def alltoall_async(
 
 def barrier() -> None:
     current().barrier()
+
+
+def barrier_async() -> Handle:
+    engine = current()
+    return background.submit_call(engine, "barrier", None, lambda n: engine.barrier(name=n))
+
+
+def join() -> int:
+    """This rank has no more data: block until every rank has joined; returns the rank that
+    joined last (the same on every rank).
+
+    Meanwhile the other ranks' queued allreduces (Sum/Average: this rank adds zeros, Average
+    still divides by the full size), grouped allreduces, broadcasts (from a rank that has
+    not joined; this rank discards the data) and allgathers (this rank adds no rows) go on;
+    other collectives raise ``JoinError`` on every rank. They must be queued through the
+    async API (``*_async``; the torch and Keras adapters queue every collective): a
+    synchronous numpy call here cannot meet a joined rank and raises a mismatch.
+    """
+    return background.join(current())
 
 
 def synchronize(handle: Handle, timeout: float | None = None) -> Any:

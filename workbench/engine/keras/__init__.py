@@ -8,7 +8,8 @@
                                hvd.callbacks.MetricAverageCallback()])
 
 Plain TensorFlow: ``allreduce``, ``grouped_allreduce``, ``broadcast``,
-``broadcast_variables``, ``DistributedGradientTape``. ``Adasum`` is not provided.
+``broadcast_variables``, ``DistributedGradientTape``, ``join`` (ranks with fewer batches
+stop early while the others keep training). ``Adasum`` is not provided.
 """
 
 from workbench.engine.errors import (
@@ -16,6 +17,7 @@ from workbench.engine.errors import (
     EngineError,
     EngineNotInitializedError,
 )
+from workbench.engine.join import JoinError
 from workbench.engine.keras import callbacks
 from workbench.engine.keras.callbacks import (
     BroadcastGlobalVariablesCallback,
@@ -36,6 +38,7 @@ from workbench.engine.keras.tf_ops import (
     broadcast,
     broadcast_variables,
     grouped_allreduce,
+    join,
 )
 from workbench.engine.ops import (
     cross_rank,
@@ -58,6 +61,7 @@ __all__ = [
     "DistributedOptimizer",
     "EngineError",
     "EngineNotInitializedError",
+    "JoinError",
     "LearningRateWarmupCallback",
     "Max",
     "MetricAverageCallback",
@@ -74,6 +78,7 @@ __all__ = [
     "grouped_allreduce",
     "init",
     "is_initialized",
+    "join",
     "local_rank",
     "local_size",
     "rank",

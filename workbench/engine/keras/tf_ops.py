@@ -2,7 +2,8 @@
 ``DistributedGradientTape``, with ``horovod.tensorflow``'s names.
 
 Inside a graph the engine runs through ``tf.numpy_function``; keep such graphs off XLA
-(``jit_compile=False``), which cannot call back into Python.
+(``jit_compile=False``), which cannot call back into Python. Every collective is queued on
+the engine's thread (as in Horovod), so a rank that called ``join()`` can stand in for it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _grouped_numpy(arrays: Sequence[Any], op: ReduceOp, name: str) -> list[Any]:
         by_dtype.setdefault(np.asarray(array).dtype.str, []).append(i)
     for dtype, indices in sorted(by_dtype.items()):
         group = [np.asarray(arrays[i]) for i in indices]
-        reduced = ops.grouped_allreduce(group, op, name=f"{name}.{dtype}")
+        reduced = ops.synchronize(ops.grouped_allreduce_async(group, op, name=f"{name}.{dtype}"))
         for i, out in zip(indices, reduced, strict=True):
             results[i] = np.asarray(out, dtype=group[0].dtype)
     return results
@@ -101,14 +102,23 @@ def allreduce(
 def broadcast(tensor: Any, root_rank: int = 0, name: str | None = None) -> Any:
     """``root_rank``'s value of ``tensor`` (eager)."""
     value = np.asarray(tf.convert_to_tensor(tensor))
-    return tf.convert_to_tensor(ops.broadcast(value, root_rank, name=name))
+    return tf.convert_to_tensor(ops.synchronize(ops.broadcast_async(value, root_rank, name=name)))
 
 
 def broadcast_variables(variables: Sequence[Any], root_rank: int = 0) -> None:
     """Assign ``root_rank``'s values to ``variables`` (TF or Keras variables) on every rank."""
     for i, variable in enumerate(variables):
         value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
-        variable.assign(ops.broadcast(value, root_rank, name=f"broadcast_variables.{i}"))
+        handle = ops.broadcast_async(value, root_rank, name=f"broadcast_variables.{i}")
+        variable.assign(ops.synchronize(handle))
+
+
+def join() -> int:
+    """This rank has no more data: block until every rank has joined; returns the rank that
+    joined last, the same on every rank. Meanwhile this rank adds zeros to the others'
+    allreduces (``Average`` still divides by ``size()``), discards their broadcasts and adds
+    no rows to their allgathers; see ``workbench.engine.join``."""
+    return ops.join()
 
 
 def _dense(grad: Any) -> Any:

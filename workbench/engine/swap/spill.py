@@ -6,7 +6,8 @@ Their blocks are reserved up front (``posix_fallocate``), so a full disk is a cl
 ``SpillError`` when the arena grows, never a ``SIGBUS`` in the middle of a step.
 
 Swapping out copies a tensor's bytes into a free region (a memcpy into pages that stay
-mapped from the last step: no syscalls, no page faults). Swapping in hands out a view of
+mapped from the last step: no page faults), then marks the pages cold, so that the kernel
+reclaims them before any other memory. Swapping in hands out a view of
 the region (no copy at all); the region becomes free again once that view and everything
 made from it are gone. The kernel writes the dirty pages to the file and reclaims them
 when memory runs short: that is what makes the tier save memory. It is what a file per
@@ -17,9 +18,11 @@ tensor did too, at several times the cost (open, write, map, unlink, and a page 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
 import mmap
 import os
+import sys
 import tempfile
 import threading
 import weakref
@@ -31,6 +34,8 @@ import numpy.typing as npt
 
 ALIGN = 64  # region offsets: any dtype's alignment, and cache lines
 MIN_CHUNK = 16 << 20
+# Linux's "reclaim these pages first" (5.4+); Python's mmap module does not name it
+MADV_COLD: int | None = getattr(mmap, "MADV_COLD", 20 if sys.platform == "linux" else None)
 MAX_CHUNK = 1 << 30
 
 
@@ -66,8 +71,17 @@ class _Chunk:
 
     def will_need(self, offset: int, nbytes: int) -> None:
         """Ask the kernel to read the range back in now if it was written out and evicted."""
+        self._advise(mmap.MADV_WILLNEED, offset, nbytes)
+
+    def cool(self, offset: int, nbytes: int) -> None:
+        """Tell the kernel to reclaim the range before other memory (Linux >= 5.4)."""
+        if MADV_COLD is not None:
+            self._advise(MADV_COLD, offset, nbytes)
+
+    def _advise(self, option: int, offset: int, nbytes: int) -> None:
         start = offset - offset % mmap.PAGESIZE
-        self.map.madvise(mmap.MADV_WILLNEED, start, offset + nbytes - start)
+        with contextlib.suppress(OSError):  # a kernel without this advice: only a hint
+            self.map.madvise(option, start, offset + nbytes - start)
 
     def take(self, nbytes: int) -> int | None:
         """The offset of a free ``nbytes`` (first fit), or None."""
@@ -127,6 +141,7 @@ class SpillArena:
         region = self._allocate(data.nbytes)
         dst = np.frombuffer(region.chunk.map, np.uint8, data.nbytes, region.offset)
         np.copyto(dst, np.frombuffer(data, np.uint8))
+        region.chunk.cool(region.offset, region.nbytes)
         return region
 
     def view(self, region: Region) -> npt.NDArray[np.uint8]:

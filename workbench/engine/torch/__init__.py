@@ -7,7 +7,8 @@
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
 
 CPU tensors only (CUDA tensors are copied through host memory). ``Adasum`` is not
-provided. ``join()`` is a barrier: ranks must run the same number of collectives.
+provided. ``join()`` lets ranks with fewer batches stop early: the others keep training
+(see ``workbench.engine.join`` for what a joined rank stands in for).
 """
 
 from workbench.engine.errors import (
@@ -16,6 +17,7 @@ from workbench.engine.errors import (
     EngineNotInitializedError,
     StallError,
 )
+from workbench.engine.join import JoinError
 from workbench.engine.torch.compression import Compression
 from workbench.engine.torch.functions import (
     allgather_object,
@@ -78,6 +80,7 @@ __all__ = [
     "EngineError",
     "EngineNotInitializedError",
     "GradientStateError",
+    "JoinError",
     "Max",
     "Min",
     "Product",

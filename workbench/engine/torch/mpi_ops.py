@@ -2,7 +2,9 @@
 
 Tensors are handed to the engine as numpy views (no copy for contiguous CPU tensors);
 results come back as tensors of the input's dtype and device. bfloat16 travels as its
-16-bit pattern. Async calls return a ``TorchHandle`` for ``synchronize`` / ``poll``.
+16-bit pattern. Async calls return a ``TorchHandle`` for ``synchronize`` / ``poll``. Every
+collective, blocking or not, is queued on the engine's thread (as in Horovod), so a rank
+that called ``join()`` can stand in for it.
 """
 
 from __future__ import annotations
@@ -254,7 +256,8 @@ def grouped_allreduce_async(
     op: ReduceOp | str | None = None,
 ) -> TorchHandle:
     arrays = [to_numpy(t) for t in tensors]
-    inner = ops.grouped_allreduce_async(arrays, _op(op, average), name=name)
+    bf16 = bool(tensors) and _bf16(tensors[0])
+    inner = ops.grouped_allreduce_async(arrays, _op(op, average), name=name, bfloat16_bits=bf16)
     like = list(tensors)
     return TorchHandle(inner, lambda out: [to_tensor(a, t) for a, t in zip(out, like, strict=True)])
 
@@ -274,7 +277,8 @@ def grouped_allreduce_(
 
 def allgather(tensor: torch.Tensor, name: str | None = None) -> torch.Tensor:
     """Every rank's ``tensor`` concatenated along dimension 0 (which may differ by rank)."""
-    return to_tensor(ops.allgather(to_payload(tensor), name=name), tensor)
+    result: torch.Tensor = synchronize(allgather_async(tensor, name))
+    return result
 
 
 def allgather_async(tensor: torch.Tensor, name: str | None = None) -> TorchHandle:
@@ -285,7 +289,8 @@ def allgather_async(tensor: torch.Tensor, name: str | None = None) -> TorchHandl
 
 def broadcast(tensor: torch.Tensor, root_rank: int, name: str | None = None) -> torch.Tensor:
     """``root_rank``'s ``tensor`` on every rank, as a new tensor."""
-    return to_tensor(ops.broadcast(to_payload(tensor), root_rank, name=name), tensor)
+    result: torch.Tensor = synchronize(broadcast_async(tensor, root_rank, name))
+    return result
 
 
 def broadcast_(tensor: torch.Tensor, root_rank: int, name: str | None = None) -> torch.Tensor:
@@ -313,7 +318,7 @@ def alltoall(tensor: torch.Tensor, splits: Any = None, name: str | None = None) 
     """
     if isinstance(splits, torch.Tensor):
         splits = splits.tolist()
-    received, counts = ops.alltoall(to_payload(tensor), splits, name=name)
+    received, counts = ops.synchronize(ops.alltoall_async(to_payload(tensor), splits, name=name))
     output = to_tensor(received, tensor)
     if splits is None:
         return output
@@ -324,7 +329,8 @@ def reducescatter(
     tensor: torch.Tensor, op: ReduceOp | str | None = None, name: str | None = None
 ) -> torch.Tensor:
     """This rank's slice (an even split of dimension 0) of ``op`` (default ``Average``)."""
-    return to_tensor(ops.reducescatter(to_numpy(tensor), _op(op, None), name=name), tensor)
+    handle = ops.reducescatter_async(to_numpy(tensor), _op(op, None), name=name)
+    return to_tensor(ops.synchronize(handle), tensor)
 
 
 def synchronize(handle: TorchHandle) -> Any:
@@ -342,15 +348,20 @@ def poll(handle: TorchHandle) -> bool:
 
 
 def barrier() -> None:
-    ops.barrier()
+    ops.synchronize(ops.barrier_async())
 
 
 def join(device: int = -1) -> int:
-    """Wait until every rank has joined; returns the last rank to join.
+    """This rank has no more data: block until every rank has joined; returns the rank that
+    joined last (the highest of those that joined at once), the same on every rank.
 
-    Unlike Horovod, ranks that joined do not stand in with zeros for collectives the other
-    ranks still issue: give every rank the same number of steps before calling ``join``.
+    Meanwhile the ranks that have not joined keep training: this rank takes part in their
+    allreduces with zeros (``Average`` still divides by ``size()``, so their result is the
+    sum over the ranks that have not joined divided by ``size()``), receives and discards
+    their broadcasts and adds no rows to their allgathers. Any other collective (alltoall,
+    reducescatter, barrier, Min/Max/Product allreduce, a broadcast whose root has joined)
+    issued while some rank has joined raises ``JoinError`` on every rank. ``device`` is
+    accepted for Horovod compatibility (tensors are staged through host memory anyway).
     """
     del device
-    stamp = np.array([ops.rank()], dtype=np.int64)
-    return int(ops.allreduce(stamp, ReduceOp.MAX, name="join")[0])
+    return ops.join()
