@@ -1,6 +1,6 @@
 """Synthetic training throughput (like Horovod's pytorch_synthetic_benchmark.py).
 
-    python benchmarks/synthetic_train.py [--model resnet18] [--batch 32] [--steps 8]
+    python benchmarks/synthetic_train.py [--model resnet18] [--batch 32] [--steps 8] [--device cuda]
 
 Runs a small ResNet on random 32x32 images, one torch thread per rank, in separate
 ``mpiexec`` launches within this one run: ``single`` (plain torch, 1 process, the baseline),
@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="cuda: rank r trains on GPU r %% device count (ddp then uses nccl)",
+    )
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -51,7 +57,7 @@ def world() -> tuple[int, int]:
     return int(env.get("OMPI_COMM_WORLD_RANK", "0")), int(env.get("OMPI_COMM_WORLD_SIZE", "1"))
 
 
-def wrap_for_mode(mode: str, model: Any, optimizer: Any) -> tuple[Any, Any, Any]:
+def wrap_for_mode(mode: str, model: Any, optimizer: Any, device: Any) -> tuple[Any, Any, Any]:
     """(model, optimizer, barrier) for ``mode``."""
     if mode in ("single", "independent"):
         return model, optimizer, lambda: None
@@ -60,8 +66,10 @@ def wrap_for_mode(mode: str, model: Any, optimizer: Any) -> tuple[Any, Any, Any]
         from torch.nn.parallel import DistributedDataParallel
 
         rank, size = world()
-        dist.init_process_group("gloo", rank=rank, world_size=size)
-        return DistributedDataParallel(model), optimizer, dist.barrier
+        backend = "nccl" if device.type == "cuda" else "gloo"  # DDP's own best on each
+        dist.init_process_group(backend, rank=rank, world_size=size)
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids), optimizer, dist.barrier
     import workbench.engine.torch as hvd
 
     hvd.init()
@@ -80,11 +88,15 @@ def run_worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     rank, size = world()
-    model = build_model(args.model, num_classes=10, small_input=True)
+    device = torch.device("cpu")
+    if args.device == "cuda":
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    model = build_model(args.model, num_classes=10, small_input=True).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    model, optimizer, barrier = wrap_for_mode(args.worker, model, optimizer)
-    images = torch.randn(args.batch, 3, 32, 32)
-    labels = torch.randint(0, 10, (args.batch,))
+    model, optimizer, barrier = wrap_for_mode(args.worker, model, optimizer, device)
+    images = torch.randn(args.batch, 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (args.batch,), device=device)
     step_times = []
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
@@ -93,6 +105,8 @@ def run_worker(args: argparse.Namespace) -> None:
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(model(images), labels).backward()
         optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         step_times.append(time.perf_counter() - start)
     barrier()
     timed = sum(step_times[args.warmup :])
@@ -101,6 +115,7 @@ def run_worker(args: argparse.Namespace) -> None:
             "mode": args.worker,
             "ranks": size,
             "model": args.model,
+            "device": args.device,
             "batch_per_rank": args.batch,
             "steps": args.steps,
             "images_per_sec": round(size * args.batch * args.steps / timed, 2),
@@ -131,6 +146,7 @@ def launch(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     env.setdefault("OMPI_MCA_osc", "^ucx")
     worker = [sys.executable, __file__, "--worker", mode, "--model", args.model]
     worker += ["--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    worker += ["--device", args.device]
     proc = subprocess.run(
         [*mpiexec_argv(ranks), *worker], capture_output=True, text=True, env=env, timeout=900
     )

@@ -17,7 +17,7 @@ same model and a data-independent graph): the engine pairs queued requests by po
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +29,7 @@ from workbench.engine.errors import EngineError
 from workbench.engine.reduce_ops import ReduceOp
 from workbench.engine.torch.compression import Compression
 from workbench.engine.torch.mpi_ops import to_numpy, to_tensor
+from workbench.engine.torch.staging import Staged, stage_out, to_device
 
 BUCKET_BYTES_ENV = "WORKBENCH_BUCKET_BYTES"
 DEFAULT_BUCKET_BYTES = 8 << 20
@@ -46,6 +47,7 @@ class _Bucket:
     sent: list[torch.Tensor]
     contexts: list[Any]
     handle: Any = None
+    staged: Staged | None = None  # CUDA gradients: their pinned host copies
 
 
 class _DistributedOptimizer(torch.optim.Optimizer):
@@ -104,19 +106,27 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._wb_open_bytes += param.grad.numel() * param.grad.element_size()
 
     def _wb_flush(self) -> None:
-        """Queue the open bucket: one fused async allreduce per dtype on the wire."""
-        by_dtype: dict[torch.dtype, _Bucket] = {}
+        """Queue the open bucket: one fused async allreduce per device and dtype on the wire.
+
+        CUDA gradients start their copy to pinned host memory here, on a side stream; the
+        engine thread waits for it just before it reduces them (see ``staging.py``)."""
+        by_kind: dict[tuple[torch.device, torch.dtype], _Bucket] = {}
         for param in self._wb_open:
             assert param.grad is not None
             sent, ctx = self._wb_compression.compress(param.grad)
-            bucket = by_dtype.setdefault(sent.dtype, _Bucket([], [], []))
+            bucket = by_kind.setdefault((sent.device, sent.dtype), _Bucket([], [], []))
             bucket.params.append(param)
             bucket.sent.append(sent)
             bucket.contexts.append(ctx)
-        for bucket in by_dtype.values():
+        for bucket in by_kind.values():
             name = f"grads.{self._wb_names[bucket.params[0]]}+{len(bucket.params)}"
-            arrays = [to_numpy(t) for t in bucket.sent]
-            bucket.handle = _grouped_async(arrays, self._wb_op, name, bucket.sent[0].dtype)
+            dtype = bucket.sent[0].dtype
+            if bucket.sent[0].is_cuda:
+                bucket.staged = stage_out(bucket.sent)
+                arrays, ready = bucket.staged.arrays, bucket.staged.wait
+            else:
+                arrays, ready = [to_numpy(t) for t in bucket.sent], None
+            bucket.handle = _grouped_async(arrays, self._wb_op, name, dtype, ready)
             self._wb_buckets.append(bucket)
         self._wb_open, self._wb_open_bytes = [], 0
 
@@ -135,9 +145,12 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 for param, sent, ctx, result in zip(
                     bucket.params, bucket.sent, bucket.contexts, results, strict=True
                 ):
-                    reduced = self._wb_compression.decompress(to_tensor(result, sent), ctx)
+                    back = to_device(result, sent) if sent.is_cuda else to_tensor(result, sent)
+                    reduced = self._wb_compression.decompress(back, ctx)
                     assert param.grad is not None
                     param.grad.copy_(reduced.view_as(param.grad))
+                if bucket.staged is not None:
+                    bucket.staged.release()
         self._wb_synchronized = True
 
     @contextmanager
@@ -164,15 +177,24 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._wb_base.zero_grad(self, set_to_none)
 
 
-def _grouped_async(arrays: list[Any], op: ReduceOp, name: str, dtype: torch.dtype) -> Any:
+def _grouped_async(
+    arrays: list[Any],
+    op: ReduceOp,
+    name: str,
+    dtype: torch.dtype,
+    ready: Callable[[], None] | None = None,
+) -> Any:
+    """Queue one fused allreduce; ``ready`` (run on the engine thread first) waits until the
+    arrays hold their values (a copy from the GPU still in flight)."""
     engine = ops.current()
     bf16 = dtype is torch.bfloat16
-    return background.submit_call(
-        engine,
-        "grouped_allreduce",
-        name,
-        lambda n: engine.grouped_allreduce(arrays, op=op, name=n, bfloat16_bits=bf16),
-    )
+
+    def call(resolved: str) -> list[Any]:
+        if ready is not None:
+            ready()
+        return engine.grouped_allreduce(arrays, op=op, name=resolved, bfloat16_bits=bf16)
+
+    return background.submit_call(engine, "grouped_allreduce", name, call)
 
 
 def _parameter_names(
