@@ -62,11 +62,13 @@ def train_keras(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
     )
     start_epoch = _resume(ctx, model)
     callbacks: list[Any] = [hvd.BroadcastGlobalVariablesCallback(0), hvd.MetricAverageCallback()]
+    swapping: Any = None
     if spec.swap is not None:
         from workbench.engine.swap import SwapPolicy
         from workbench.engine.swap.keras import SwapCallback
 
-        callbacks.append(SwapCallback(SwapPolicy(**spec.swap.model_dump())))
+        swapping = SwapCallback(SwapPolicy(**spec.swap.model_dump()))
+        callbacks.append(swapping)
     test_x = test.images.transpose(0, 2, 3, 1)
     result: Evaluation | None = None
     for epoch in range(start_epoch, spec.train.epochs):
@@ -90,6 +92,7 @@ def train_keras(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
                 "epoch_seconds": seconds,
                 "images_per_second": len(y) * ctx.size / seconds,
                 **result.metrics(),
+                **(swapping.history[-1] if swapping is not None and swapping.history else {}),
             }
             observer.log_metrics(metrics, step=epoch)
             _save_checkpoint(ctx, model, epoch)
