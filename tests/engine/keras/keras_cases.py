@@ -78,6 +78,30 @@ def graph_allreduce() -> tuple[bool, Any]:
     return ok and fp16.dtype == tf.float32 and np.allclose(fp16.numpy(), 1.5), (got, eager)
 
 
+def other_collectives() -> tuple[bool, Any]:
+    n, me = hvd.size(), hvd.rank()
+    checks = {}
+    gathered = hvd.allgather(tf.fill([me + 1, 2], float(me)))  # uneven first dimensions
+    want = np.concatenate([np.full((r + 1, 2), float(r)) for r in range(n)])
+    checks["allgather"] = np.array_equal(gathered.numpy(), want)
+    graph = tf.function(lambda t: hvd.allgather(t))(tf.fill([1], me))
+    checks["allgather_graph"] = graph.numpy().tolist() == list(range(n))
+    summed, maxed = hvd.grouped_allreduce([tf.ones([2]), tf.fill([3], float(me))], op=hvd.Sum)
+    checks["grouped"] = (
+        summed.numpy().tolist() == [n, n] and maxed.numpy().tolist() == [n * (n - 1) / 2] * 3
+    )
+    checks["max"] = hvd.allreduce(tf.constant([float(me)]), op=hvd.Max).numpy().tolist() == [
+        n - 1.0
+    ]
+    checks["broadcast"] = (
+        hvd.broadcast(tf.fill([2], me), root_rank=n - 1).numpy().tolist() == [n - 1] * 2
+    )
+    variable = tf.Variable([float(me)] * 3)
+    hvd.broadcast_variables([variable], root_rank=n - 1)
+    checks["broadcast_variables"] = variable.numpy().tolist() == [n - 1.0] * 3
+    return all(checks.values()), checks
+
+
 def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -91,6 +115,13 @@ def main() -> None:
     run_case("keras/fit", fit_with_callbacks)
     run_case("keras/gradient_tape", gradient_tape_matches_union)
     run_case("keras/graph_allreduce", graph_allreduce)
+    run_case("keras/other_collectives", other_collectives)
+    run_case(
+        "keras/wrong_root",
+        lambda: raises(
+            hvd.CollectiveMismatchError, lambda: hvd.broadcast(tf.ones([2]), root_rank=hvd.size())
+        ),
+    )
     run_case(
         "keras/mismatch",
         lambda: raises(

@@ -105,6 +105,21 @@ def broadcast(tensor: Any, root_rank: int = 0, name: str | None = None) -> Any:
     return tf.convert_to_tensor(ops.synchronize(ops.broadcast_async(value, root_rank, name=name)))
 
 
+def allgather(tensor: Any, name: str | None = None) -> Any:
+    """Every rank's ``tensor`` concatenated along the first dimension (which may differ
+    between ranks); works eagerly and inside ``tf.function``."""
+    value = tf.convert_to_tensor(tensor)
+
+    def gather(array: Any) -> Any:
+        return np.asarray(ops.synchronize(ops.allgather_async(np.asarray(array), name=name)))
+
+    if tf.executing_eagerly():
+        return tf.convert_to_tensor(gather(value.numpy()))
+    out = tf.numpy_function(gather, [value], Tout=value.dtype, stateful=True)
+    out.set_shape([None, *value.shape[1:]])
+    return out
+
+
 def broadcast_variables(variables: Sequence[Any], root_rank: int = 0) -> None:
     """Assign ``root_rank``'s values to ``variables`` (TF or Keras variables) on every rank."""
     for i, variable in enumerate(variables):
