@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, mpiexec_argv
-from workbench.engine.stall import STALL_EXIT_CODE, Peer, StallWatchdog, process_alive
+from workbench.engine.stall import (
+    STALL_EXIT_CODE,
+    Peer,
+    StallWatchdog,
+    process_alive,
+    sweep_stale_boards,
+)
 
 LATE_RANK = """
 import time
@@ -67,12 +73,29 @@ def test_late_rank_is_named_then_the_job_aborts(tmp_path):
 
 @pytest.mark.mpi
 def test_killed_rank_makes_the_others_fail_fast(tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     started = time.monotonic()
-    rc, log = run_ranks(tmp_path, KILLED_RANK, {}, recovery=True)
+    rc, log = run_ranks(tmp_path, KILLED_RANK, {"TMPDIR": str(temp)}, recovery=True)
     elapsed = time.monotonic() - started
     assert rc != 0 and elapsed < 30, (elapsed, log)
     assert "StallError: rank 1 (pid" in log and "died while rank 0 waited" in log, log
     assert "not reached" not in log
+    assert list(temp.glob("workbench-stall-*")) == []  # the survivor cleared the board
+
+
+def test_boards_of_dead_jobs_are_swept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    gone = tmp_path / f"workbench-stall-h-{int(dead.stdout)}-abc"
+    live = tmp_path / f"workbench-stall-h-{os.getpid()}-def"
+    other_host = tmp_path / f"workbench-stall-x-{int(dead.stdout)}-abc"
+    for board in (gone, live, other_host):
+        board.mkdir()
+        (board / "rank0.json").write_text("{}")
+    (gone / "rank1.123.tmp").write_text("{")  # a write cut short by SIGKILL
+    assert sweep_stale_boards("h", tmp_path) == 1
+    assert not gone.exists() and live.exists() and other_host.exists()
 
 
 def test_watchdog_warns_with_what_peers_do(tmp_path, caplog):

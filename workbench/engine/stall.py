@@ -95,6 +95,8 @@ class StallWatchdog:
         self._last: tuple[str, float] = ("", time.time())
         self._warned: tuple[str, float] | None = None
         self._stop = threading.Event()
+        if rank == 0:
+            sweep_stale_boards(socket.gethostname(), board.parent)
         self.board.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._loop, name="workbench-stall", daemon=True)
         self._thread.start()
@@ -137,6 +139,8 @@ class StallWatchdog:
         dead = [p for p in self.peers if p.host == here and not process_alive(p.pid)]
         if dead and waited >= self.interval_s:  # a peer that just finished is not a stall
             names = ", ".join(f"rank {p.rank} (pid {p.pid})" for p in dead)
+            for peer in dead:  # a killed rank could not remove its own status
+                self._status_path(peer.rank).unlink(missing_ok=True)
             self._abort(f"{names} died while rank {self.rank} waited in {what}")
         if self.timeout_s > 0 and waited >= self.timeout_s:
             self._abort(
@@ -184,6 +188,7 @@ class StallWatchdog:
         return "\n".join(lines)
 
     def _abort(self, message: str) -> None:
+        self._remove_status()  # os._exit runs no atexit handlers
         sys.stdout.flush()
         sys.stderr.write(f"workbench.engine.errors.StallError: {message}\n")
         sys.stderr.flush()
@@ -217,7 +222,27 @@ def describe(what: Any) -> str:
     return str(what.describe()) if hasattr(what, "describe") else str(what)
 
 
+BOARD_PREFIX = "workbench-stall-"
+
+
 def board_directory(peers: list[Peer], token: str) -> Path:
     """The status board of this job: named after rank 0's host, pid and ``token``."""
     first = peers[0]
-    return Path(tempfile.gettempdir()) / f"workbench-stall-{first.host}-{first.pid}-{token}"
+    return Path(tempfile.gettempdir()) / f"{BOARD_PREFIX}{first.host}-{first.pid}-{token}"
+
+
+def sweep_stale_boards(host: str, root: Path | None = None) -> int:
+    """Remove the boards of jobs on ``host`` whose rank 0 is gone (ranks killed with
+    SIGKILL leave their status behind); returns how many went."""
+    removed = 0
+    base = root if root is not None else Path(tempfile.gettempdir())
+    for board in base.glob(f"{BOARD_PREFIX}{host}-*"):
+        pid = board.name[len(BOARD_PREFIX) + len(host) + 1 :].split("-", 1)[0]
+        if not pid.isdigit() or process_alive(int(pid)):
+            continue
+        for status in board.glob("rank*"):  # statuses, and a write cut short
+            status.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # another rank swept it, or a new file came
+            board.rmdir()
+            removed += 1
+    return removed
