@@ -25,7 +25,13 @@ def broadcast_parameters(params: Any, root_rank: int = 0) -> None:
             raise TypeError(
                 f"broadcast_parameters: {name!r} is {type(tensor).__name__}, not a tensor"
             )
-        mpi_ops.broadcast_(tensor, root_rank, name=f"broadcast.param.{name}")
+    # all queued before any is waited for: one negotiation round carries them all
+    handles = [
+        mpi_ops.broadcast_async_(tensor, root_rank, name=f"broadcast.param.{name}")
+        for name, tensor in items
+    ]
+    for handle in handles:
+        mpi_ops.synchronize(handle)
 
 
 def broadcast_optimizer_state(optimizer: torch.optim.Optimizer, root_rank: int = 0) -> None:
