@@ -110,3 +110,14 @@ def test_watchdog_warns_with_what_peers_do(tmp_path, caplog):
     assert "rank 0 has waited" in caplog.text and "allreduce 'x'" in caplog.text
     assert "rank 1: did not submit it; waiting in barrier 'b'" in caplog.text
     assert process_alive(os.getpid()) and STALL_EXIT_CODE == 75
+
+
+def test_a_patient_wait_neither_warns_nor_times_out(tmp_path, caplog):
+    me = Peer(0, "h", os.getpid())
+    dog = StallWatchdog(0, [me], tmp_path, warning_s=0.0, timeout_s=0.001, interval_s=60)
+    dog.enter("join (this rank has joined)", patient=True)
+    time.sleep(0.01)
+    dog.check()  # would abort the process if the wait counted
+    dog.leave()
+    dog.stop()
+    assert "has waited" not in caplog.text

@@ -187,7 +187,7 @@ class AsyncExecutor:
         )
         with (
             self.engine.lock,
-            self.engine.watching(what),
+            self.engine.watching(what, patient=pending < 0),  # joined: waiting is the job
             maybe_span(self.engine.timeline, "async-queue", "NEGOTIATE"),
         ):
             call = CallDescriptor(CollectiveKind.NEGOTIATE, "async-queue", shape=(pending,))

@@ -175,9 +175,10 @@ class Engine:
                 self.last_bytes_sent = self.bytes_sent() - before
 
     @contextmanager
-    def watching(self, what: Any) -> Iterator[None]:
-        """Tell the stall watchdog this rank waits in ``what`` until the block ends."""
-        self.watchdog.enter(what)
+    def watching(self, what: Any, *, patient: bool = False) -> Iterator[None]:
+        """Tell the stall watchdog this rank waits in ``what`` until the block ends
+        (``patient``: a wait that may rightly last; only a dead peer ends it)."""
+        self.watchdog.enter(what, patient=patient)
         try:
             yield
         finally:

@@ -92,6 +92,7 @@ class StallWatchdog:
             self.timeout_s = timeout_s
         self.interval_s = interval_s
         self._current: tuple[Any, float] | None = None  # (collective, since)
+        self._patient = False
         self._last: tuple[str, float] = ("", time.time())
         self._warned: tuple[str, float] | None = None
         self._stop = threading.Event()
@@ -103,9 +104,12 @@ class StallWatchdog:
         atexit.register(self._remove_status)
 
     # -- called by the engine -----------------------------------------------------------
-    def enter(self, what: Any) -> None:
-        """``what``: a ``CallDescriptor`` or text; described only when reported (cheap)."""
+    def enter(self, what: Any, *, patient: bool = False) -> None:
+        """``what``: a ``CallDescriptor`` or text; described only when reported (cheap).
+        ``patient``: a wait that may rightly last (a joined rank waiting for the others):
+        no warning, no timeout; a dead peer still ends it."""
         self._current = (what, time.time())
+        self._patient = patient
 
     def leave(self) -> None:
         if self._current is not None:
@@ -142,6 +146,8 @@ class StallWatchdog:
             for peer in dead:  # a killed rank could not remove its own status
                 self._status_path(peer.rank).unlink(missing_ok=True)
             self._abort(f"{names} died while rank {self.rank} waited in {what}")
+        if self._patient:
+            return
         if self.timeout_s > 0 and waited >= self.timeout_s:
             self._abort(
                 f"rank {self.rank} waited {waited:.0f}s in {what} "
