@@ -1,4 +1,7 @@
-"""Model and object helpers: broadcast parameters / optimizer state / objects, gather objects."""
+"""Model and object helpers: broadcast parameters / optimizer state / objects, gather objects.
+
+All go through the engine thread (as the other collectives do), so a rank that has joined
+can stand in for them."""
 
 from __future__ import annotations
 
@@ -59,16 +62,21 @@ def broadcast_object(obj: Any, root_rank: int = 0, name: str | None = None) -> A
     base = name or "broadcast_object"
     is_root = ops.rank() == root_rank
     raw = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL) if is_root else b""
-    header = ops.broadcast(np.array([len(raw)], np.int64), root_rank, name=base + ".size")
+    size = np.array([len(raw)], np.int64)
+    header = ops.synchronize(ops.broadcast_async(size, root_rank, name=base + ".size"))
     length = int(header[0])
     words = _words(raw) if is_root else np.zeros((length + 3) // 4, np.int32)
-    return _decode(ops.broadcast(words, root_rank, name=base + ".data"), length)
+    data = ops.synchronize(ops.broadcast_async(words, root_rank, name=base + ".data"))
+    return _decode(data, length)
 
 
 def allgather_object(obj: Any, name: str | None = None) -> list[Any]:
     """Every rank's ``obj``, by rank."""
     base = name or "allgather_object"
     raw = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    lengths = ops.allgather(np.array([len(raw)], np.int64), name=base + ".size")
-    pieces = ops.allgatherv(_words(raw), name=base + ".data")
+    size = np.array([len(raw)], np.int64)
+    lengths = ops.synchronize(ops.allgather_async(size, name=base + ".size"))
+    words = ops.synchronize(ops.allgather_async(_words(raw), name=base + ".data"))
+    ends = np.cumsum([(int(n) + 3) // 4 for n in lengths])
+    pieces = np.split(words, ends[:-1])
     return [_decode(p, int(n)) for p, n in zip(pieces, lengths, strict=True)]
