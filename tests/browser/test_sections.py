@@ -25,11 +25,17 @@ def seeded_runs(lab_server: LabServer, monkeypatch: pytest.MonkeyPatch) -> list[
     """Two MLflow runs in experiment ``workbench`` of the lab server's home."""
     monkeypatch.setenv("WORKBENCH_HOME", str(lab_server.home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    from workbench.tracking.runs import RunLogger
+    from workbench.tracking.observer import MlflowObserver
+    from workbench.training.data import synthetic
 
+    data = synthetic(40, (1, 4, 4), 2)
+    data.name = "seed-data@v2"
+    train, test = data.split(0.25)
     for name, history in SEED_RUNS.items():
-        with RunLogger("workbench", name) as run:
+        with MlflowObserver("workbench", name, system_metrics_interval=0) as run:
             run.log_params({"model": "mlp"})
+            if name == "seed-run-a":
+                run.log_dataset("manifest", train, test)
             for step, (acc, loss) in enumerate(history):
                 run.log_metrics({"test_accuracy": acc, "train_loss": loss}, step=step)
     return list(SEED_RUNS)
@@ -90,6 +96,8 @@ def test_experiments_lists_runs_and_charts_one(seeded_runs, page):
     assert labels == ["step", "test_accuracy"]
     loss = section.locator('.wb-run-detail figure[data-metric="train_loss"] svg')
     loss.wait_for()
+    dataset = section.locator(".wb-run-detail .wb-run-dataset").inner_text()
+    assert dataset.startswith("seed-data@v2 · ") and dataset.endswith("train 30, test 10")
     assert row.get_attribute("class") is not None and "wb-selected" in row.get_attribute("class")
     section.scroll_into_view_if_needed()
     _shot(page, "workbench-experiments")

@@ -42,3 +42,25 @@ def test_errors_exit_nonzero_with_a_message(wb_home: Path):
     assert bad.exit_code == 2 and "run search failed" in bad.output
     unknown = runner.invoke(app, ["runs", "show", "0" * 32])
     assert unknown.exit_code == 1 and "does not exist" in unknown.output
+
+
+def test_show_names_the_dataset_version_a_run_read(wb_home: Path):
+    from workbench.tracking.observer import MlflowObserver
+    from workbench.training.data import digits
+
+    data = digits()
+    data.meta["digest"] = data.digest()
+    train, test = data.split(0.25)
+    with MlflowObserver("vision", "with-data", system_metrics_interval=0) as run:
+        run.log_dataset("digits", train, test)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["runs", "show", str(run.run_id), "--json"])
+    (used,) = json.loads(shown.output)["datasets"]
+    assert used == {
+        "name": "digits",
+        "digest": data.digest(),
+        "context": "training",
+        "profile": {"train_samples": len(train), "test_samples": len(test)},
+    }
+    text = runner.invoke(app, ["runs", "show", str(run.run_id)]).output
+    assert f"dataset digits @ {data.digest()} (training; train_samples {len(train)}" in text

@@ -91,6 +91,9 @@ def show(run_id: str, as_json: JsonOption = False) -> None:
         for key, value in sorted(summary[title].items()):
             table.add_row(key, str(value))
         console.print(table)
+    for used in summary["datasets"]:
+        sizes = ", ".join(f"{k} {v}" for k, v in used["profile"].items())
+        console.print(f"dataset {used['name']} @ {used['digest']} ({used['context']}; {sizes})")
 
 
 @runs_app.command()

@@ -6,6 +6,7 @@ experiment with 10,000 runs answers one page at a time.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,22 @@ def run_summary(run: Run) -> dict[str, Any]:
         "metrics": dict(run.data.metrics),
         "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
         "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
+        "datasets": [_dataset(d) for d in (run.inputs.dataset_inputs if run.inputs else [])],
+    }
+
+
+def _dataset(used: Any) -> dict[str, Any]:
+    """A dataset input of a run: which data, which version (digest), how it was used."""
+    tags = {t.key: t.value for t in used.tags}
+    try:
+        profile = json.loads(used.dataset.profile) if used.dataset.profile else {}
+    except ValueError:
+        profile = {}
+    return {
+        "name": used.dataset.name,
+        "digest": used.dataset.digest,
+        "context": tags.get("mlflow.data.context"),
+        "profile": profile,
     }
 
 

@@ -261,6 +261,13 @@ export async function listExperiments(): Promise<IExperiment[]> {
   return data.experiments;
 }
 
+export interface IRunDataset {
+  name: string;
+  digest: string;
+  context: string | null;
+  profile: Record<string, number>;
+}
+
 export interface IRun {
   run_id: string;
   run_name: string | null;
@@ -268,6 +275,19 @@ export interface IRun {
   start_time: number | null;
   metrics: Record<string, number>;
   params: Record<string, string>;
+  datasets?: IRunDataset[];
+}
+
+/** One line naming the dataset version a run read, e.g. "digits@v3 · 1f2e3d4c5b6a · train 1347, test 450". */
+export function describeDataset(dataset: IRunDataset): string {
+  const sizes = Object.entries(dataset.profile)
+    .map(([key, value]) => `${key.replace(/_samples$/, '')} ${value}`)
+    .join(', ');
+  const parts = [dataset.name, dataset.digest.slice(0, 12)];
+  if (sizes) {
+    parts.push(sizes);
+  }
+  return parts.join(' · ');
 }
 
 export interface IRunPage {

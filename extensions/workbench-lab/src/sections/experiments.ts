@@ -1,4 +1,5 @@
 import {
+  describeDataset,
   getMetricHistory,
   IExperiment,
   IRun,
@@ -217,8 +218,13 @@ export class ExperimentsSection {
         return figure;
       })
     );
+    const datasets = (run.datasets ?? []).map(dataset => {
+      const line = el('p', 'wb-muted wb-run-dataset', describeDataset(dataset));
+      line.title = `dataset digest ${dataset.digest}`;
+      return line;
+    });
     if (this._selectedRun === run.run_id) {
-      this._detail.replaceChildren(title, ...charts);
+      this._detail.replaceChildren(title, ...datasets, ...charts);
     }
   }
 
