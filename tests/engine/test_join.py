@@ -129,3 +129,19 @@ def test_sync_call_while_a_rank_is_joined_fails_on_both_ranks():
                 e.allreduce(np.ones(2), name="not-queued")  # synchronous: not queued
 
     on_ranks(2, body)
+
+
+def test_auto_named_calls_still_agree_after_a_join_ended_in_an_error():
+    def body(e):
+        if e.rank == 0:
+            with pytest.raises(JoinError):
+                join(e)  # ends with the others' alltoall
+        else:
+            allreduce_async(e, np.ones(2)).wait(30)  # auto-named: rank 0 draws no name
+            handle = submit_call(e, "alltoall", "a2a", lambda n: e.alltoall(np.zeros(2), name=n))
+            with pytest.raises(JoinError):
+                handle.wait(30)
+        return allreduce_async(e, np.full(2, 1.0)).wait(30)  # auto-named on every rank
+
+    for result in on_ranks(2, body):
+        np.testing.assert_array_equal(result, [2.0, 2.0])

@@ -184,8 +184,9 @@ def run_join_round(executor: AsyncExecutor, counts: Sequence[int]) -> list[Async
     with engine.lock, engine.watching(f"join: the plan of rank {leader}'s next collectives"):
         received: RoundPlan = engine.comm.allgather_object(plan)[leader]
     stand_ins, problem = received
-    if problem is not None:
+    if problem is not None:  # every rank took this branch: the problem came from the leader
         tracker.reset()  # the joined ranks leave join with the error
+        _align_auto_names(engine)
     if counts[engine.rank] < 0:
         if problem is not None:
             executor.end_join(error=JoinError(problem))
@@ -203,10 +204,15 @@ def run_join_round(executor: AsyncExecutor, counts: Sequence[int]) -> list[Async
 def _finish_join(executor: AsyncExecutor) -> None:
     """Every rank has joined: align auto-name counters (joined ranks did not count the names
     the others drew meanwhile) and return the last joiner from every ``join()``."""
-    engine = executor.engine
-    with engine.lock:
-        counters = engine.comm.allgather_int64(np.array([engine.calls_named], dtype=np.int64))
-    engine.skip_auto_names(int(counters.max()))
+    _align_auto_names(executor.engine)
     last = executor.join_tracker.last
     executor.join_tracker.reset()
     executor.end_join(result=last)
+
+
+def _align_auto_names(engine: Engine) -> None:
+    """Joined ranks drew no auto names (``allreduce.N``) for the calls the others made;
+    catch up, so the next auto-named call checks alike everywhere (collective)."""
+    with engine.lock:
+        counters = engine.comm.allgather_int64(np.array([engine.calls_named], dtype=np.int64))
+    engine.skip_auto_names(int(counters.max()))

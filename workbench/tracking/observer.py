@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from workbench.tracking.client import fluent_tracking_uri
 from workbench.tracking.runs import RunLogger
 from workbench.training.data.arrays import ArrayDataset
 from workbench.training.evaluation import Evaluation, write_artifacts
+
+log = logging.getLogger("workbench.tracking")
 
 
 class MlflowObserver(RunLogger):
@@ -45,10 +48,14 @@ class MlflowObserver(RunLogger):
         return run_id
 
     def end(self, status: str = "FINISHED") -> None:
-        if self._monitor is not None:
-            self._finish_monitor(self._monitor)
-            self._monitor = None
-        super().end(status)
+        monitor, self._monitor = self._monitor, None
+        try:
+            if monitor is not None:
+                self._finish_monitor(monitor)
+        except Exception as exc:  # the run must still end with its status
+            log.warning("system metrics of run %s not flushed: %s", self.run_id, exc)
+        finally:
+            super().end(status)
 
     @staticmethod
     def _finish_monitor(monitor: Any) -> None:

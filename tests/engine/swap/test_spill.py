@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from workbench.engine import swap
-from workbench.engine.swap.spill import ALIGN, SpillArena, spill_arena
+from workbench.engine.swap.spill import _ARENAS, ALIGN, SpillArena, leave_arena, spill_arena
 
 
 def test_regions_round_trip_and_holes_merge(tmp_path: Path):
@@ -99,3 +99,44 @@ def test_nothing_stays_in_use_when_forward_raises(tmp_path: Path, fail_after: in
     gc.collect()
     assert arena.bytes_in_use == 0
     assert list(tmp_path.iterdir()) == []
+
+
+class _Cycle:
+    """Keeps a view alive only through a reference cycle: a garbage collection frees it."""
+
+
+def test_a_view_freed_by_a_collection_mid_allocation_never_double_books(tmp_path: Path):
+    for threshold in range(1, 40):  # lands the collection at every point of an allocation
+        arena = SpillArena(tmp_path / str(threshold))
+        regions = [arena.store(memoryview(np.zeros(1024, np.uint8))) for _ in range(6)]
+        arena.release(regions[3])
+        cycle = _Cycle()
+        cycle.self, cycle.view = cycle, arena.view(regions[1])  # type: ignore[attr-defined]
+        arena.release(regions[1])
+        del cycle
+        gc.set_threshold(threshold, 1000, 1000)
+        try:
+            fresh = arena.store(memoryview(np.ones(2000, np.uint8)))
+        finally:
+            gc.set_threshold(700, 10, 10)
+        gc.collect()
+        (chunk,) = arena.chunks
+        assert chunk.holes == sorted(chunk.holes)
+        for offset, size in chunk.holes:  # no hole overlaps a live region
+            for live in (fresh, regions[0], regions[2], regions[4], regions[5]):
+                assert offset + size <= live.offset or live.offset + live.nbytes <= offset
+        assert arena.bytes_in_use == 2000 + 4 * 1024
+
+
+def test_idle_arenas_of_other_directories_are_dropped_beyond_a_few(tmp_path: Path):
+    policy = lambda d: swap.SwapPolicy(tier="disk", min_bytes=0, spill_dir=d)  # noqa: E731
+    x = torch.randn(64, 64, requires_grad=True)
+    for i in range(5):
+        with swap.activations(policy(tmp_path / str(i))):
+            y = x.sin().cos().sum()
+        y.backward()
+    arena = spill_arena(tmp_path / "4")
+    assert arena.sessions == 1  # this call's
+    leave_arena(arena)
+    alive = [tmp_path / str(i) in _ARENAS for i in range(5)]
+    assert alive == [False, False, True, True, True]  # the newest kept warm, counting this

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from workbench.engine.swap.policy import SwapPolicy
-from workbench.engine.swap.spill import Region, spill_arena
+from workbench.engine.swap.spill import Region, leave_arena, spill_arena
 from workbench.engine.swap.stats import SwapStats
 
 # Entry states: where an entry's bytes are.
@@ -92,6 +92,10 @@ class Residency(Generic[E]):
     def drop(self, entry: E) -> None:
         """Let go of ``entry``'s in-memory bytes and take them off the resident count."""
         raise NotImplementedError
+
+    def still_needed(self, entry: E) -> bool:
+        """Whether backward may still use ``entry`` (prefetching it is worth it)."""
+        return entry.state != FREED
 
     # ----- moves shared by the frameworks ---------------------------------------------------
     def mark_swapped_out(self, entry: E, started: float) -> None:
@@ -171,7 +175,7 @@ class Residency(Generic[E]):
         while ahead < self.policy.prefetch and i >= 0:
             entry = self.entries[i]
             i -= 1
-            if entry.state == FREED:
+            if entry.state == FREED or not self.still_needed(entry):
                 continue
             ahead += 1
             if entry.state != SWAPPED:
@@ -220,6 +224,8 @@ class Residency(Generic[E]):
                 with contextlib.suppress(BaseException):  # reported through fail()
                     future.result()  # a move running now: it ends before its bytes go
             self.release_region(entry)
+        if self.spill is not None:
+            leave_arena(self.spill)
         self.publish_events()
 
     def release_region(self, entry: E) -> None:

@@ -18,6 +18,7 @@ tensor did too, at several times the cost (open, write, map, unlink, and a page 
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import errno
 import mmap
@@ -50,7 +51,7 @@ class Region:
     chunk: _Chunk
     offset: int
     nbytes: int
-    viewed: bool = False  # handed out by view(): free only once the view is gone
+    views: int = 0  # views handed out and still alive: free only once they are gone
     released: bool = False  # its owner let go of it
     returned: bool = False  # back in the chunk's free list
 
@@ -117,9 +118,15 @@ class SpillArena:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.lock = threading.RLock()  # finalizers of views may run inside an allocation
+        # Holes change only under this (non-reentrant) lock. Releases and view finalizers
+        # can run anywhere, a garbage collection in the middle of an allocation included:
+        # they only queue an event and apply the queue if the lock is free; whoever holds
+        # it applies the queue before letting go.
+        self.lock = threading.Lock()
+        self._events: collections.deque[tuple[str, Region]] = collections.deque()
         self.chunks: list[_Chunk] = []
-        self.bytes_in_use = 0
+        self._in_use = 0
+        self.sessions = 0  # swapping sessions using this arena now (see spill_arena)
         try:
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, probe = tempfile.mkstemp(dir=root, prefix=".workbench-probe-")
@@ -136,6 +143,12 @@ class SpillArena:
     def reserved_bytes(self) -> int:
         return sum(c.size for c in self.chunks)
 
+    @property
+    def bytes_in_use(self) -> int:
+        with self.lock:
+            self._apply_events()
+            return self._in_use
+
     def store(self, data: memoryview) -> Region:
         """Copy ``data`` into a free region (the arena grows when none is big enough)."""
         region = self._allocate(data.nbytes)
@@ -148,8 +161,10 @@ class SpillArena:
         """The region's bytes, without a copy; the region is free again once this array
         (and every array or tensor made from it) is gone and :meth:`release` was called."""
         array = np.frombuffer(region.chunk.map, np.uint8, region.nbytes, region.offset)
-        region.viewed = True
-        weakref.finalize(array, self._view_gone, region)
+        with self.lock:
+            region.views += 1
+            self._apply_events()
+        weakref.finalize(array, self._queue, "view_gone", region)
         return array
 
     def read_into(self, region: Region, buffer: memoryview) -> None:
@@ -158,36 +173,55 @@ class SpillArena:
         np.copyto(np.frombuffer(buffer, np.uint8), src)
 
     def release(self, region: Region) -> None:
-        """The owner is done with ``region``: free now, or once its view is gone."""
-        with self.lock:
-            region.released = True
-            if not region.viewed:
-                self._return(region)
+        """The owner is done with ``region``: free now, or once its views are gone."""
+        self._queue("released", region)
 
-    def _view_gone(self, region: Region) -> None:
-        with self.lock:
-            region.viewed = False
-            if region.released:
-                self._return(region)
+    def _queue(self, event: str, region: Region) -> None:
+        self._events.append((event, region))  # atomic: safe from any thread or finalizer
+        if self.lock.acquire(blocking=False):  # else the holder applies it
+            try:
+                self._apply_events()
+            finally:
+                self.lock.release()
 
-    def _return(self, region: Region) -> None:
-        if not region.returned:
-            region.returned = True
-            region.chunk.give(region.offset, region.nbytes)
-            self.bytes_in_use -= region.nbytes
+    def _apply_events(self) -> None:
+        """Apply queued releases and vanished views (lock held)."""
+        while self._events:
+            event, region = self._events.popleft()
+            if event == "released":
+                region.released = True
+            else:
+                region.views -= 1
+            if region.released and region.views == 0 and not region.returned:
+                region.returned = True
+                region.chunk.give(region.offset, region.nbytes)
+                self._in_use -= region.nbytes
 
     def _allocate(self, nbytes: int) -> Region:
         with self.lock:
-            for chunk in self.chunks:
-                offset = chunk.take(nbytes)
-                if offset is not None:
-                    self.bytes_in_use += nbytes
-                    return Region(chunk, offset, nbytes)
-            chunk = self._grow(nbytes)
-            offset = chunk.take(nbytes)
-            assert offset == 0
-            self.bytes_in_use += nbytes
-            return Region(chunk, offset, nbytes)
+            try:
+                self._apply_events()
+                for chunk in self.chunks:
+                    offset = chunk.take(nbytes)
+                    if offset is not None:
+                        break
+                else:
+                    chunk = self._grow(nbytes)
+                    offset = chunk.take(nbytes)
+                    assert offset == 0
+                self._in_use += nbytes
+                return Region(chunk, offset, nbytes)
+            finally:
+                self._apply_events()  # what finalizers queued meanwhile
+
+    def trim(self) -> int:
+        """Give back chunks with nothing in them (their file space and mapping); returns
+        how many bytes of reservation went."""
+        with self.lock:
+            self._apply_events()
+            empty = [c for c in self.chunks if c.holes == [(0, c.size)]]
+            self.chunks = [c for c in self.chunks if c not in empty]
+        return sum(c.size for c in empty)  # unmapped when the last reference goes
 
     def _grow(self, nbytes: int) -> _Chunk:
         """A new chunk: as large as the arena so far (so growth is geometric), at least
@@ -211,23 +245,35 @@ class SpillArena:
         ) from error
 
 
-_ARENAS: dict[Path, SpillArena] = {}
+_ARENAS: dict[Path, SpillArena] = {}  # by directory, most recently used last
 _ARENAS_LOCK = threading.Lock()
+IDLE_ARENAS_KEPT = 2  # idle arenas of other directories kept mapped for their next session
 
 
 def spill_arena(root: str | Path | None) -> SpillArena:
-    """The process's arena under ``root`` (default: ``<tmp>/workbench-swap``).
+    """The process's arena under ``root`` (default: ``<tmp>/workbench-swap``), counted as
+    used by one more session until :func:`leave_arena`.
 
-    Kept from one swapping session to the next, so a training loop writes into pages
-    mapped by its previous step; arenas of other directories are dropped once idle.
+    Arenas outlive their sessions, so a training loop writes into pages mapped by its
+    previous step; the idle arenas of other directories beyond the latest few are dropped.
     """
     path = Path(root) if root is not None else Path(tempfile.gettempdir()) / "workbench-swap"
     path = path.absolute()
     with _ARENAS_LOCK:
-        arena = _ARENAS.get(path)
-        if arena is None:
-            arena = SpillArena(path)
-            _ARENAS[path] = arena
-        for other in [p for p, a in _ARENAS.items() if p != path and a.bytes_in_use == 0]:
-            del _ARENAS[other]  # unmapped once the last view of it is gone
+        arena = _ARENAS.pop(path, None) or SpillArena(path)
+        _ARENAS[path] = arena
+        arena.sessions += 1
+        idle = [p for p, a in _ARENAS.items() if p != path and a.sessions == 0]
+        for other in idle[: max(0, len(idle) - IDLE_ARENAS_KEPT)]:
+            if _ARENAS[other].bytes_in_use == 0:
+                del _ARENAS[other]  # unmapped once the last view of it is gone
         return arena
+
+
+def leave_arena(arena: SpillArena) -> None:
+    """A session is done with ``arena``."""
+    with _ARENAS_LOCK:
+        arena.sessions -= 1
+
+
+os.register_at_fork(after_in_child=_ARENAS.clear)  # a child must not share the free lists

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from workbench.engine.swap.policy import SwapPolicy
+from workbench.engine.swap.spill import leave_arena, spill_arena
 
 
 def _fits(
@@ -50,16 +51,22 @@ def max_batch(
     def fits(n: int) -> bool:
         return _fits(model, make_batch, n, budget_bytes, measured)
 
-    if not fits(1):
-        return 0
-    low, high = 1, 2
-    while high <= limit and fits(high):
-        low, high = high, high * 2
-    high = min(high, limit + 1)
-    while high - low > 1:  # fits(low) and not fits(high)
-        mid = (low + high) // 2
-        if fits(mid):
-            low = mid
-        else:
-            high = mid
-    return low
+    try:
+        if not fits(1):
+            return 0
+        low, high = 1, 2
+        while high <= limit and fits(high):
+            low, high = high, high * 2
+        high = min(high, limit + 1)
+        while high - low > 1:  # fits(low) and not fits(high)
+            mid = (low + high) // 2
+            if fits(mid):
+                low = mid
+            else:
+                high = mid
+        return low
+    finally:
+        if measured.tier == "disk":  # the largest tries grew the spill arena: give it back
+            arena = spill_arena(measured.spill_dir)
+            arena.trim()
+            leave_arena(arena)

@@ -166,22 +166,29 @@ class SwapSession(Residency[_Entry]):
             entry.handles -= 1
             if entry.handles > 0 or entry.state == FREED:
                 return
-            future = entry.future
-        if future is not None and not future.done():
+        while True:
+            with self.lock:
+                future = entry.future
+                if future is None or future.done():
+                    if entry.handles == 0 and entry.state != FREED:
+                        self._free(entry)
+                    return
             # a move still running: let it end, so that the stats are final once backward
             # is (outside the lock: the move takes it to finish)
             self.wait(future, entry.nbytes)
-        with self.lock:
-            if entry.state == FREED:
-                return
-            self.drop(entry)
-            entry.host = None
-            entry.state = FREED
-            if self.live.get(entry.key) is entry:
-                del self.live[entry.key]
-            self.release_region(entry)
-            if not self.forward_open and all(e.state == FREED for e in self.entries):
-                self.close()
+
+    def still_needed(self, entry: _Entry) -> bool:
+        return entry.handles > 0
+
+    def _free(self, entry: _Entry) -> None:
+        self.drop(entry)
+        entry.host = None
+        entry.state = FREED
+        if self.live.get(entry.key) is entry:
+            del self.live[entry.key]
+        self.release_region(entry)
+        if not self.forward_open and all(e.state == FREED for e in self.entries):
+            self.close()
 
     def drop(self, entry: _Entry) -> None:
         """Let go of ``entry``'s in-memory bytes and take them off the resident count."""
