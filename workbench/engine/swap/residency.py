@@ -16,6 +16,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from workbench.engine.swap.policy import SwapPolicy
 from workbench.engine.swap.spill import Region, leave_arena, spill_arena
 from workbench.engine.swap.stats import SwapStats
@@ -116,11 +119,27 @@ class Residency(Generic[E]):
                 self.fail(exc)
             return
         with self.lock:
-            entry.region = region
-            if self.closed:  # the session ended (an error) while this copy ran
-                self.release_region(entry)
-                return
-            self.mark_swapped_out(entry, started)
+            if self.keep_region(entry, region):
+                self.mark_swapped_out(entry, started)
+
+    def keep_region(self, entry: E, region: Region) -> bool:
+        """``entry``'s bytes landed in ``region`` (lock held); False, and the region given
+        back, when the session ended (an error) while they were being copied."""
+        entry.region = region
+        if self.closed:
+            self.release_region(entry)
+        return not self.closed
+
+    def view_region(self, entry: E) -> npt.NDArray[np.uint8]:
+        """``entry``'s bytes read in place from the disk tier, counted as swapped in."""
+        assert self.spill is not None and entry.region is not None
+        started = time.perf_counter()
+        region = entry.region
+        region.chunk.will_need(region.offset, region.nbytes)
+        view = self.spill.view(region)
+        self.stats.swapped_in_bytes += entry.nbytes
+        self.stats.record("swap_in", started, entry.nbytes)
+        return view
 
     # ----- forward ---------------------------------------------------------------------------
     def admit(self, entry: E) -> None:

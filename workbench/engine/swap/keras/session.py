@@ -73,15 +73,9 @@ class KerasSwapSession(Residency[_ArrayEntry]):
 
     def swap_in(self, entry: _ArrayEntry) -> None:
         """The entry's bytes, viewed in place in the spill arena (no copy, no I/O wait)."""
-        assert self.spill is not None and entry.region is not None
-        started = time.perf_counter()
-        region = entry.region
-        region.chunk.will_need(region.offset, region.nbytes)
-        entry.array = self.spill.view(region).view(entry.dtype).reshape(entry.shape)
+        entry.array = self.view_region(entry).view(entry.dtype).reshape(entry.shape)
         entry.state = LOADED
         self.count(entry)
-        self.stats.swapped_in_bytes += entry.nbytes
-        self.stats.record("swap_in", started, entry.nbytes)
 
     def load(self, index: int) -> Array:
         """The saved input of entry ``index``, for its layer's gradient; then let it go."""

@@ -80,10 +80,7 @@ def _write_pinned_job(session: SwapSession, entry: _Entry, host: torch.Tensor, c
         session.fail(exc)  # the pinned copy stays: swap-in still works from host memory
         return
     with session.lock:
-        entry.region = region
-        if session.closed:
-            session.release_region(entry)
-        elif entry.state == "swapped":
+        if session.keep_region(entry, region) and entry.state == "swapped":
             entry.host = None
 
 
@@ -94,24 +91,14 @@ def swap_in(session: SwapSession, entry: _Entry) -> None:
     entry.state = "reading"
     session.count(entry)
     if entry.device.type == "cpu":
-        _view_region(session, entry, started)
+        entry.storage = torch.from_numpy(session.view_region(entry)).untyped_storage()
+        entry.state = "loaded"
     elif entry.host is not None:
         _copy_to_device(session, entry, entry.host, started)
     else:
         entry.future = io_pool(session.policy.io_threads).submit(
             _read_pinned_job, session, entry, started
         )
-
-
-def _view_region(session: SwapSession, entry: _Entry, started: float) -> None:
-    """The entry's bytes, straight from the arena (caller holds the session lock)."""
-    assert session.spill is not None and entry.region is not None
-    region = entry.region
-    region.chunk.will_need(region.offset, region.nbytes)
-    entry.storage = torch.from_numpy(session.spill.view(region)).untyped_storage()
-    entry.state = "loaded"
-    session.stats.swapped_in_bytes += entry.nbytes
-    session.stats.record("swap_in", started, entry.nbytes)
 
 
 def _read_pinned_job(session: SwapSession, entry: _Entry, started: float) -> None:
