@@ -135,10 +135,11 @@ class Engine:
         kind: str,
         name: str | None,
         arrays: Sequence[Any],
-        options: dict[str, Any],
         root: int = -1,
+        **options: Any,
     ) -> None:
-        """In describe mode (``join.describe_by_dry_run``) raise the call's stand-in."""
+        """In describe mode (``join.describe_by_dry_run``) raise the call's stand-in;
+        ``options``: the keywords a joined rank's stand-in call passes on."""
         if self.describing_thread == threading.get_ident():
             raise DescribedCall(stand_in_of(kind, name or kind, arrays, options, root))
 
@@ -198,9 +199,15 @@ class Engine:
     ) -> Any:
         """``op`` over every rank's ``array`` (same shape and dtype everywhere)."""
         reduce_op = ReduceOp.parse(op)
-        scales = {"prescale_factor": prescale_factor, "postscale_factor": postscale_factor}
-        options = {"op": reduce_op, **scales, "bfloat16_bits": bfloat16_bits}
-        self.describe_instead("allreduce", name, [array], options)
+        self.describe_instead(
+            "allreduce",
+            name,
+            [array],
+            op=reduce_op,
+            prescale_factor=prescale_factor,
+            postscale_factor=postscale_factor,
+            bfloat16_bits=bfloat16_bits,
+        )
         flat = flatten(array, bfloat16_bits=bfloat16_bits)
         target, out_error = output_payload(out, flat)
         if target is not None and same_memory(target, flat.payload):
@@ -269,9 +276,15 @@ class Engine:
     ) -> list[Any]:
         """One fused allreduce of many same-dtype arrays; results in the same order."""
         reduce_op = ReduceOp.parse(op)
-        scales = {"prescale_factor": prescale_factor, "postscale_factor": postscale_factor}
-        options = {"op": reduce_op, **scales, "bfloat16_bits": bfloat16_bits}
-        self.describe_instead("grouped_allreduce", name, arrays, options)
+        self.describe_instead(
+            "grouped_allreduce",
+            name,
+            arrays,
+            op=reduce_op,
+            prescale_factor=prescale_factor,
+            postscale_factor=postscale_factor,
+            bfloat16_bits=bfloat16_bits,
+        )
         group = tensor_group(arrays, bfloat16_bits=bfloat16_bits)
         call = CallDescriptor(
             K.ALLREDUCE,
@@ -310,7 +323,7 @@ class Engine:
     # -- the other collectives --------------------------------------------------------------
     def allgatherv(self, array: Any, *, name: str | None = None) -> list[Any]:
         """Every rank's ``array`` (first dimensions may differ), by rank."""
-        self.describe_instead("allgather", name, [array], {})
+        self.describe_instead("allgather", name, [array])
         flat = flatten(array)
         call = CallDescriptor(
             K.ALLGATHER, self.auto_name("allgather", name), flat.etype_name, shape=flat.shape
@@ -338,7 +351,7 @@ class Engine:
         self, array: Any, root: int = 0, *, name: str | None = None, out: Any = None
     ) -> Any:
         """The root's ``array`` on every rank (a new array unless ``out`` is given)."""
-        self.describe_instead("broadcast", name, [array], {}, root)
+        self.describe_instead("broadcast", name, [array], root)
         flat = flatten(array)
         target, error = output_payload(out, flat)
         if not 0 <= root < self.size:

@@ -97,8 +97,8 @@ class Residency(Generic[E]):
         raise NotImplementedError
 
     def still_needed(self, entry: E) -> bool:
-        """Whether backward may still use ``entry`` (prefetching it is worth it)."""
-        return entry.state != FREED
+        """Whether backward may still use ``entry``, a live one (prefetching it is worth it)."""
+        return True
 
     # ----- moves shared by the frameworks ---------------------------------------------------
     def mark_swapped_out(self, entry: E, started: float) -> None:
