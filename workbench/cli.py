@@ -14,6 +14,7 @@ from rich.table import Table
 import workbench
 from workbench.config import get_settings
 from workbench.jobs.cli import jobs_app, select, train
+from workbench.labeling.cli import datasets_app, label_app
 from workbench.tracking.cli import runs_app
 
 app = typer.Typer(
@@ -25,6 +26,8 @@ app = typer.Typer(
 console = Console()
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
+app.add_typer(label_app, name="label")
+app.add_typer(datasets_app, name="datasets")
 app.command()(train)
 app.command()(select)
 

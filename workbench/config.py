@@ -34,6 +34,20 @@ class Settings(BaseSettings):
     labelstudio_data_dir: Path | None = Field(
         default=None, description="Label Studio's data directory (database, uploads, token)."
     )
+    labelstudio_port: int = Field(
+        default=8093, ge=1, le=65535, description="Loopback port of the managed Label Studio."
+    )
+    labelstudio_url: str = Field(
+        default="", description="An external Label Studio to use instead of the managed one."
+    )
+    labelstudio_token_file: Path | None = Field(
+        default=None, description="File holding the external Label Studio's API token (0600)."
+    )
+    labelstudio_files_root: Path | None = Field(
+        default=None,
+        description="Label Studio serves images from under this folder (default: your home).",
+    )
+    datasets_dir: Path | None = Field(default=None, description="Dataset versions (name@vN).")
     jobs_db: Path | None = Field(default=None, description="sqlite file of the job store.")
 
     @model_validator(mode="after")
@@ -43,6 +57,11 @@ class Settings(BaseSettings):
             self.mlflow_artifacts_dir = self.home / "mlartifacts"
         if self.labelstudio_data_dir is None:
             self.labelstudio_data_dir = self.home / "labelstudio"
+        if self.labelstudio_files_root is None:
+            self.labelstudio_files_root = Path.home()
+        self.labelstudio_files_root = self.labelstudio_files_root.expanduser().resolve()
+        if self.datasets_dir is None:
+            self.datasets_dir = self.home / "datasets"
         if self.jobs_db is None:
             self.jobs_db = self.home / "jobs.db"
         if not self.mlflow_tracking_uri:

@@ -95,7 +95,20 @@ def check_label_studio() -> Check:
     version = _dist_version("label-studio")
     if exe is None or version is None:
         return Check("label-studio", False, False, "label-studio not installed (labeling off)")
-    return Check("label-studio", True, False, f"label-studio {version}, starts on demand")
+    from workbench.labeling.server import LabelStudioServer
+
+    try:
+        status = LabelStudioServer().status()
+    except Exception as exc:  # a check reports, never raises
+        return Check("label-studio", False, False, f"label-studio {version}: {exc}")
+    if status.running:
+        where = "managed" if status.managed else "external"
+        return Check("label-studio", True, False, f"label-studio {version}, {where}, {status.url}")
+    if not status.managed:
+        return Check("label-studio", False, False, f"external Label Studio {status.url} is down")
+    return Check(
+        "label-studio", True, False, f"label-studio {version}, stopped: `workbench label start`"
+    )
 
 
 def check_mlflow_store() -> Check:

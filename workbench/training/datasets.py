@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.training.data import ArrayDataset, digits, image_folder, manifest_dataset, synthetic
+from workbench.training.data.versions import dataset_registry
 from workbench.training.models import get_model_entry
 from workbench.training.spec import TrainingSpec, data_path
 
@@ -21,6 +22,10 @@ def load_datasets(spec: TrainingSpec, base: Path) -> tuple[ArrayDataset, ArrayDa
     elif d.source == "image_folder":
         assert path is not None
         data = image_folder(path, d.image_size, d.grayscale)
+    elif d.source == "dataset":
+        assert d.dataset is not None
+        manifest = dataset_registry().manifest_path(d.dataset, latest_ok=False)
+        data = manifest_dataset(manifest, d.image_size, d.grayscale)
     else:
         assert path is not None
         data = manifest_dataset(path, d.image_size, d.grayscale)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import InvalidInput, NotFound
 from workbench.training.models import get_model_entry
@@ -34,14 +34,25 @@ class ModelSpec(_Model):
 
 
 class DataSpec(_Model):
-    source: Literal["digits", "image_folder", "manifest", "synthetic"] = "digits"
+    source: Literal["digits", "image_folder", "manifest", "dataset", "synthetic"] = "digits"
     path: str | None = Field(None, description="image folder or manifest.json")
+    dataset: str | None = Field(
+        None, description="a dataset version from labeling, e.g. digits-labels@v3"
+    )
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     image_size: tuple[int, int] | None = None
     grayscale: bool = False
     samples: int = Field(1024, ge=2, description="synthetic only")
     shape: tuple[int, int, int] = Field((3, 32, 32), description="synthetic only: C, H, W")
     classes: int = Field(10, ge=2, description="synthetic only")
+
+    @model_validator(mode="after")
+    def _dataset_implies_source(self) -> DataSpec:
+        if self.dataset is not None and "source" not in self.model_fields_set:
+            self.source = "dataset"
+        if (self.source == "dataset") != (self.dataset is not None):
+            raise ValueError("data.dataset and data.source='dataset' go together")
+        return self
 
 
 class AugmentSpec(_Model):
@@ -127,3 +138,9 @@ def check_spec(spec: TrainingSpec, base: Path | None = None) -> None:
         from workbench.training.data.manifest import load_manifest
 
         load_manifest(path, verify_files=True)
+    if source == "dataset" and spec.data.dataset is not None:
+        from workbench.training.data.manifest import load_manifest
+        from workbench.training.data.versions import dataset_registry
+
+        registry = dataset_registry()
+        load_manifest(registry.manifest_path(spec.data.dataset, latest_ok=False))

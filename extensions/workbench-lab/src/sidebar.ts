@@ -46,7 +46,8 @@ export class WorkbenchSidebar extends Widget {
         body: el(
           'p',
           'wb-empty',
-          'No labeling projects yet. Label Studio starts on demand.'
+          'Labeling runs from the terminal for now: `workbench label start`, ' +
+            'then `workbench label create NAME --images DIR`.'
         )
       },
       {

@@ -7,6 +7,12 @@ A manifest is one JSON file next to the files it lists::
      "items": [{"file": "images/0001.png", "label": "cat", "sha256": "<hex>"}, ...],
      "content_hash": "<sha256 of the canonical classes + items>"}
 
+Items exported from labeling also say where they came from (``source``: the image's path
+in the labeling project), who labeled them and when, and how (``provenance``: manual,
+auto or model, with the model version and its confidence); box datasets carry ``boxes``
+(percent of the image, Label Studio's convention) and no ``label``. A version published
+by the registry (:mod:`workbench.training.data.versions`) names its ``parent``.
+
 File paths are relative to the manifest and may not leave its directory. The content
 hash names a dataset version: the same labels on the same bytes give the same hash.
 Reading checks everything and says exactly what is wrong; writing is atomic.
@@ -23,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import InvalidInput, NotFound
 from workbench.training.data.arrays import ArrayDataset
@@ -32,11 +38,44 @@ from workbench.training.data.sources import load_images
 FORMAT = "workbench.dataset/1"
 
 
+Provenance = Literal["manual", "auto", "model"]
+
+
+class Box(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(min_length=1)
+    x: float = Field(ge=0.0, le=100.0)
+    y: float = Field(ge=0.0, le=100.0)
+    width: float = Field(ge=0.0, le=100.0)
+    height: float = Field(ge=0.0, le=100.0)
+
+
 class ManifestItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     file: str = Field(min_length=1)
-    label: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    label: str | None = Field(None, min_length=1)
+    boxes: list[Box] | None = None
+    source: str | None = None
+    annotator: str | None = None
+    annotated_at: str | None = None
+    provenance: Provenance = "manual"
+    model_version: str | None = None
+    confidence: float | None = Field(None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ManifestItem:
+        if (self.label is None) == (self.boxes is None):
+            raise ValueError("an item has exactly one of label or boxes")
+        return self
+
+    @property
+    def key(self) -> str:
+        """What identifies the item across versions: its labeling path, else its file."""
+        return self.source or self.file
+
+    def labels(self) -> set[str]:
+        return {self.label} if self.label is not None else {b.label for b in self.boxes or []}
 
 
 class Manifest(BaseModel):
@@ -47,13 +86,36 @@ class Manifest(BaseModel):
     classes: list[str] = Field(min_length=1)
     items: list[ManifestItem]
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    kind: Literal["classification", "boxes"] = "classification"
+    parent: str | None = Field(None, description="the version this one was exported after")
+    created_at: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+    @model_validator(mode="after")
+    def _items_fit_kind(self) -> Manifest:
+        unknown = sorted(set().union(*(i.labels() for i in self.items)) - set(self.classes))
+        if unknown:
+            raise ValueError(f"labels not in classes: {unknown}")
+        want_label = self.kind == "classification"
+        for item in self.items:
+            if (item.label is not None) != want_label:
+                raise ValueError(
+                    f"item {item.file}: a {self.kind} dataset's items need "
+                    f"{'a label' if want_label else 'boxes'}"
+                )
+        return self
 
 
 def content_hash(classes: list[str], items: list[ManifestItem]) -> str:
     canonical = json.dumps(
         {
             "classes": classes,
-            "items": [i.model_dump() for i in sorted(items, key=lambda i: i.file)],
+            "items": [
+                i.model_dump(exclude_defaults=True) for i in sorted(items, key=lambda i: i.file)
+            ],
         },
         sort_keys=True,
         separators=(",", ":"),
@@ -86,9 +148,6 @@ def load_manifest(path: Path, *, verify_files: bool = True) -> Manifest:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "manifest"
         raise InvalidInput(f"corrupt dataset manifest {path}: {where}: {first['msg']}") from exc
-    unknown = sorted({i.label for i in manifest.items} - set(manifest.classes))
-    if unknown:
-        raise InvalidInput(f"corrupt dataset manifest {path}: labels not in classes: {unknown}")
     if content_hash(manifest.classes, manifest.items) != manifest.content_hash:
         raise InvalidInput(
             f"corrupt dataset manifest {path}: content_hash does not match its items"
@@ -116,17 +175,25 @@ def write_manifest(
         name=name, version=version, classes=classes, items=items,
         content_hash=content_hash(classes, items),
     )  # fmt: skip
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-", suffix=".json")
+    save_manifest(path, manifest)
+    return manifest
+
+
+def save_manifest(path: Path, manifest: Manifest, *, exclusive: bool = False) -> None:
+    """Write ``manifest`` to ``path`` atomically (fsync, rename); ``exclusive``: fail with
+    FileExistsError instead of replacing a manifest already there (versions are immutable)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".json")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(manifest.model_dump_json(indent=1))
+            f.write(manifest.model_dump_json(indent=1, exclude_none=True))
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if exclusive:
+            os.link(tmp, path)  # atomic, and refuses an existing name
+        else:
+            os.replace(tmp, path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
-    return manifest
 
 
 def manifest_dataset(
@@ -134,6 +201,10 @@ def manifest_dataset(
 ) -> ArrayDataset:
     """The images a manifest lists, as an :class:`ArrayDataset` (classes in manifest order)."""
     manifest = load_manifest(path)
+    if manifest.kind != "classification":
+        raise InvalidInput(
+            f"dataset {manifest.ref} holds {manifest.kind}; training reads classification datasets"
+        )
     index = {name: i for i, name in enumerate(manifest.classes)}
     files = [resolve_item(path.parent, item) for item in manifest.items]
     return ArrayDataset(

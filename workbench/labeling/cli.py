@@ -1,0 +1,219 @@
+"""``workbench label ...`` and ``workbench datasets ...``: thin commands over the service.
+
+Exit codes: 0 ok; 1 the request could not be served (Label Studio down, not found);
+2 bad input. ``--json`` prints the service's answer as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from workbench.errors import InvalidInput, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.labeling.service import LabelingService
+
+label_app = typer.Typer(
+    name="label", help="Label data in the managed Label Studio.", no_args_is_help=True
+)
+datasets_app = typer.Typer(
+    name="datasets", help="Dataset versions (NAME@vN) exported from labeling.", no_args_is_help=True
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except InvalidInput as exc:
+        err_console.print(f"[red]error:[/] {exc}", markup=True)
+        raise typer.Exit(2) from None
+    except WorkbenchError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _service() -> LabelingService:
+    from workbench.labeling.service import LabelingService
+
+    return LabelingService()
+
+
+def _echo_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2))
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    state = "[green]running[/]" if status["running"] else f"[yellow]{status['detail']}[/]"
+    kind = "managed" if status["managed"] else "external"
+    console.print(f"Label Studio ({kind}): {state}  {status['url']}")
+    console.print(f"API token file: {status['token_file']}", markup=False)
+
+
+@label_app.command("start")
+def start(as_json: JsonOption = False) -> None:
+    """Start the managed Label Studio (or reuse the running one)."""
+    with _errors():
+        status = _service().start(progress=not as_json).to_dict()
+    _echo_json(status) if as_json else _print_status(status)
+
+
+@label_app.command("status")
+def status(as_json: JsonOption = False) -> None:
+    """Whether Label Studio runs, its URL and the token file's path (never the token)."""
+    with _errors():
+        status = _service().status().to_dict()
+    _echo_json(status) if as_json else _print_status(status)
+
+
+@label_app.command("stop")
+def stop(as_json: JsonOption = False) -> None:
+    """Stop the managed Label Studio."""
+    with _errors():
+        status = _service().stop().to_dict()
+    _echo_json(status) if as_json else _print_status(status)
+
+
+@label_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Project title (3-50 characters).")],
+    images: Annotated[
+        Path | None, typer.Option(help="Image folder: flat, or one folder per class.")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Re-open a dataset version NAME@vN.")] = None,
+    template: Annotated[str, typer.Option(help="classification or boxes.")] = "classification",
+    classes: Annotated[str | None, typer.Option(help="Comma-separated class names.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a labeling project from an image folder or a dataset version."""
+    with _errors():
+        if template not in ("classification", "boxes"):
+            raise InvalidInput(f"--template: classification or boxes, not {template!r}")
+        names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+        record, result = _service().create_project(
+            name, images, dataset=dataset, template=template,  # type: ignore[arg-type]
+            classes=names, progress=not as_json,
+        )  # fmt: skip
+    if as_json:
+        _echo_json({"project": record.id, "title": record.title, **result.to_dict()})
+        return
+    console.print(
+        f"project {record.id} [bold]{record.title}[/]: {result.new} tasks imported "
+        f"({result.labeled} labeled), classes {', '.join(record.classes)}"
+    )
+    if result.skipped:
+        console.print(f"[yellow]skipped {len(result.skipped)} files that are not images[/]")
+
+
+@label_app.command("import")
+def import_images(
+    project: Annotated[str, typer.Argument(help="Project id or title.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Import images added to the project's folder since (known images are skipped)."""
+    with _errors():
+        result = _service().import_images(project, progress=not as_json)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    console.print(f"{result.new} new tasks, {result.already} already in the project")
+
+
+@label_app.command("list")
+def list_projects(as_json: JsonOption = False) -> None:
+    """Labeling projects with their progress."""
+    with _errors():
+        projects = _service().list_projects()
+    if as_json:
+        _echo_json(projects)
+        return
+    table = Table(title="labeling projects", box=box.SIMPLE_HEAD)
+    for column in ("id", "title", "template", "labeled / total", "classes"):
+        table.add_column(column)
+    for p in projects:
+        counts = ", ".join(f"{k}: {v}" for k, v in p["per_class"].items())
+        table.add_row(str(p["id"]), p["title"], p["template"], f"{p['labeled']} / {p['total']}",
+                      counts)  # fmt: skip
+    console.print(table)
+
+
+@label_app.command("export")
+def export(
+    project: Annotated[str, typer.Argument(help="Project id or title.")],
+    dataset: Annotated[str, typer.Option(help="Dataset name; the export becomes NAME@vN.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Export the project's labels as the next immutable version of a dataset."""
+    with _errors():
+        described = _service().export(project, dataset)
+    if as_json:
+        _echo_json(described)
+        return
+    verb = "exported" if described["created"] else "unchanged since"
+    console.print(f"{verb} [bold]{described['ref']}[/]: {described['items']} items")
+
+
+@datasets_app.command("list")
+def datasets_list(as_json: JsonOption = False) -> None:
+    """Datasets and their versions."""
+    with _errors():
+        found = _service().datasets()
+    if as_json:
+        _echo_json(found)
+        return
+    table = Table(title="datasets", box=box.SIMPLE_HEAD)
+    for column in ("name", "versions", "latest", "items", "created"):
+        table.add_column(column)
+    for d in found:
+        latest = d["latest"]
+        table.add_row(d["name"], ", ".join(f"v{v}" for v in d["versions"]), latest["ref"],
+                      str(latest["items"]), latest["created_at"] or "-")  # fmt: skip
+    console.print(table)
+
+
+@datasets_app.command("show")
+def datasets_show(
+    ref: Annotated[str, typer.Argument(help="NAME@vN (NAME alone: the latest).")],
+    as_json: JsonOption = False,
+) -> None:
+    """One dataset version: size, classes, provenance, parent."""
+    with _errors():
+        d = _service().dataset(ref)
+    if as_json:
+        _echo_json(d)
+        return
+    console.print(f"[bold]{d['ref']}[/] ({d['kind']}): {d['items']} items, parent {d['parent']}")
+    console.print("classes: " + ", ".join(f"{k} {v}" for k, v in d["classes"].items()))
+    console.print("provenance: " + ", ".join(f"{k} {v}" for k, v in d["provenance"].items()))
+    console.print(f"manifest: {d['manifest']}", markup=False)
+
+
+@datasets_app.command("diff")
+def datasets_diff(
+    base: Annotated[str, typer.Argument(help="NAME@vN")],
+    other: Annotated[str, typer.Argument(help="NAME@vM")],
+    as_json: JsonOption = False,
+) -> None:
+    """What changed between two versions: items added, removed, relabelled."""
+    with _errors():
+        d = _service().diff(base, other)
+    if as_json:
+        _echo_json(d)
+        return
+    s = d["summary"]
+    console.print(f"{d['base']} -> {d['other']}: +{s['added']} -{s['removed']} "
+                  f"~{s['relabelled']} relabelled")  # fmt: skip
+    for change in d["relabelled"][:50]:
+        console.print(f"  ~ {change['item']}: {change['from']} -> {change['to']}", markup=False)

@@ -1,0 +1,108 @@
+"""The labeling service: what the CLI, REST handlers and magics call.
+
+It holds the managed (or external) Label Studio, the projects the workbench made in it
+and the dataset registry; each method is one user-visible action.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.config import Settings, get_settings
+from workbench.errors import ServiceUnavailable
+from workbench.labeling.client import LabelStudioClient
+from workbench.labeling.export import export_project
+from workbench.labeling.projects import ImportResult, ProjectBook, ProjectRecord, Projects, Template
+from workbench.labeling.server import LabelStudioServer, ServerStatus
+from workbench.training.data.versions import DatasetRegistry
+
+
+class LabelingService:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.server = LabelStudioServer(self.settings)
+        assert self.settings.datasets_dir is not None
+        assert self.settings.labelstudio_data_dir is not None
+        self.registry = DatasetRegistry(self.settings.datasets_dir)
+        self.book = ProjectBook(self.settings.labelstudio_data_dir / "workbench-projects")
+        self._client: LabelStudioClient | None = None
+
+    # the server
+    def status(self) -> ServerStatus:
+        return self.server.status()
+
+    def start(self, progress: bool = True) -> ServerStatus:
+        return self.server.start(progress=progress)
+
+    def stop(self) -> ServerStatus:
+        self._client = None
+        return self.server.stop()
+
+    def client(self) -> LabelStudioClient:
+        if self._client is None:
+            if self.server.managed and self.server.status().pid is None:
+                raise ServiceUnavailable(
+                    "Label Studio is not running: start it with `workbench label start`"
+                )
+            self._client = LabelStudioClient(self.server.url, self.server.token())
+        return self._client
+
+    @property
+    def projects(self) -> Projects:
+        assert self.settings.labelstudio_files_root is not None
+        return Projects(self.client(), self.book, self.settings.labelstudio_files_root)
+
+    # projects
+    def list_projects(self) -> list[dict[str, Any]]:
+        projects = self.projects
+        alive = {p["id"] for p in self.client().projects()}
+        return [projects.summary(r) for r in self.book.all() if r.id in alive]
+
+    def create_project(
+        self,
+        title: str,
+        images: Path | None = None,
+        *,
+        dataset: str | None = None,
+        template: Template = "classification",
+        classes: list[str] | None = None,
+        progress: bool = True,
+    ) -> tuple[ProjectRecord, ImportResult]:
+        if dataset is not None:
+            return self.projects.create_from_dataset(title, dataset, self.registry, progress)
+        if images is None:
+            from workbench.errors import InvalidInput
+
+            raise InvalidInput("a project needs --images DIR or --dataset NAME@vN")
+        return self.projects.create(title, images, template, classes, progress)
+
+    def import_images(self, project: str, progress: bool = True) -> ImportResult:
+        return self.projects.reimport(project, progress)
+
+    def project(self, project: str) -> dict[str, Any]:
+        projects = self.projects
+        return projects.summary(projects.find(project))
+
+    def record(self, project: str) -> ProjectRecord:
+        return self.projects.find(project)
+
+    # exports and datasets
+    def export(self, project: str, dataset: str) -> dict[str, Any]:
+        record = self.projects.find(project)
+        manifest, created = export_project(self.client(), record, dataset, self.registry)
+        return {**self.registry.describe(manifest.ref), "created": created}
+
+    def datasets(self) -> list[dict[str, Any]]:
+        found = []
+        for name in self.registry.names():
+            versions = self.registry.versions(name)
+            latest = self.registry.describe(f"{name}@v{versions[-1]}")
+            found.append({"name": name, "versions": versions, "latest": latest})
+        return found
+
+    def dataset(self, ref: str) -> dict[str, Any]:
+        return self.registry.describe(ref)
+
+    def diff(self, base: str, other: str) -> dict[str, Any]:
+        return self.registry.diff(base, other).to_dict()
