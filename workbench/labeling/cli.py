@@ -165,6 +165,97 @@ def export(
     console.print(f"{verb} [bold]{described['ref']}[/]: {described['items']} items")
 
 
+@label_app.command("predict")
+def predict(
+    project: Annotated[str, typer.Argument(help="Project id or title.")],
+    model: Annotated[
+        str | None, typer.Option(help="Registered MLflow model NAME or NAME@VERSION.")
+    ] = None,
+    auto: Annotated[bool, typer.Option("--auto", help="Train the quick auto-labeler.")] = False,
+    min_per_class: Annotated[int, typer.Option(help="--auto: labels needed per class.")] = 5,
+    strategy: Annotated[
+        str, typer.Option(help="What the score ranks by: least-confidence, margin, entropy.")
+    ] = "least-confidence",
+    as_json: JsonOption = False,
+) -> None:
+    """Pre-label the unlabeled tasks (they stay predictions until someone accepts them)."""
+    with _errors():
+        out = _service().predict(project, model=model, auto=auto, min_per_class=min_per_class,
+                                 strategy=strategy, progress=not as_json)  # fmt: skip
+    if as_json:
+        _echo_json(out)
+        return
+    line = f"{out['predicted']} predictions from [bold]{out['model_version']}[/]"
+    if "held_out_accuracy" in out:
+        line += (f", held-out accuracy {out['held_out_accuracy']:.3f} "
+                 f"({out['cv_folds']}-fold CV on {out['trained_on']} labels)")  # fmt: skip
+    console.print(line)
+
+
+@label_app.command("accept")
+def accept(
+    project: Annotated[str, typer.Argument(help="Project id or title.")],
+    min_confidence: Annotated[
+        float, typer.Option(help="Accept predictions at least this sure (0-1).")
+    ] = 0.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Accept the current predictions on unlabeled tasks as labels (provenance kept)."""
+    with _errors():
+        out = _service().accept(project, min_confidence)
+    if as_json:
+        _echo_json(out)
+        return
+    console.print(f"accepted {out['accepted']} predictions of {out['model_version']} "
+                  f"({out['below_threshold']} below {min_confidence})")  # fmt: skip
+
+
+@label_app.command("next")
+def next_batch(
+    project: Annotated[str, typer.Argument(help="Project id or title.")],
+    n: Annotated[int, typer.Option("-n", help="How many tasks.")] = 20,
+    strategy: Annotated[
+        str, typer.Option(help="least-confidence, margin, entropy or k-center.")
+    ] = "least-confidence",
+    as_json: JsonOption = False,
+) -> None:
+    """The tasks to label next: the most uncertain (or, k-center, the most different)."""
+    with _errors():
+        out = _service().next_batch(project, n, strategy)
+    if as_json:
+        _echo_json(out)
+        return
+    table = Table(title=f"next {len(out['tasks'])} by {strategy}", box=box.SIMPLE_HEAD)
+    for column in ("task", "image", "uncertainty", "open"):
+        table.add_column(column)
+    for t in out["tasks"]:
+        table.add_row(str(t["task"]), t["path"], f"{t['uncertainty']:.3f}", t["url"])
+    console.print(table)
+
+
+@label_app.command("issues")
+def issues(
+    project: Annotated[str, typer.Argument(help="Project id or title.")],
+    top: Annotated[int, typer.Option(help="How many suspects at most.")] = 50,
+    view: Annotated[bool, typer.Option(help="Add a Label Studio tab with them.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Labeled tasks whose label is probably wrong (cleanlab), most suspect first."""
+    with _errors():
+        out = _service().label_errors(project, top, view)
+    if as_json:
+        _echo_json(out)
+        return
+    table = Table(title=f"{len(out['suspects'])} likely label errors", box=box.SIMPLE_HEAD)
+    for column in ("task", "image", "given", "suggested", "confidence in given"):
+        table.add_column(column)
+    for s in out["suspects"]:
+        table.add_row(str(s["task"]), s["path"], s["given"], s["suggested"],
+                      f"{s['self_confidence']:.3f}")  # fmt: skip
+    console.print(table)
+    console.print(f"review them in Label Studio: {out['url']}", markup=False)
+
+
 @datasets_app.command("list")
 def datasets_list(as_json: JsonOption = False) -> None:
     """Datasets and their versions."""

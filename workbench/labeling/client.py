@@ -23,13 +23,10 @@ EXPORT_TIMEOUT_S = 600.0
 PAGE_SIZE = 1000
 
 
-def plain(obj: Any) -> Any:
-    """An SDK object (pydantic) as JSON-like dicts and lists."""
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
-    if isinstance(obj, list):
-        return [plain(o) for o in obj]
-    return obj
+def plain(obj: Any) -> dict[str, Any]:
+    """An SDK object (pydantic) as a JSON-like dict."""
+    dumped: dict[str, Any] = obj.model_dump(mode="json")
+    return dumped
 
 
 def _api_message(body: Any) -> str:
@@ -46,7 +43,7 @@ class LabelStudioClient:
         from label_studio_sdk import LabelStudio
 
         self.url = url
-        self.sdk = LabelStudio(base_url=url, api_key=token, timeout=timeout)
+        self.sdk = LabelStudio(base_url=url, api_key=token, timeout=timeout)  # type: ignore[no-untyped-call]
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one SDK call with retries on connection errors and the workbench's errors."""
@@ -82,7 +79,7 @@ class LabelStudioClient:
 
     # projects
     def projects(self) -> list[dict[str, Any]]:
-        pager = self.call("list projects", self.sdk.projects.list, page_size=PAGE_SIZE)
+        pager: Any = self.call("list projects", self.sdk.projects.list, page_size=PAGE_SIZE)
         return [plain(p) for p in pager]
 
     def project(self, project_id: int) -> dict[str, Any]:
@@ -117,20 +114,24 @@ class LabelStudioClient:
             f"import {len(tasks)} tasks", self.sdk.projects.import_tasks,
             id=project_id, request=tasks, return_task_ids=True,
         )  # fmt: skip
-        return list(result.task_ids or [])
+        return list(getattr(result, "task_ids", None) or [])
 
     def iter_tasks(self, project_id: int, fields: str = "all") -> Iterator[dict[str, Any]]:
-        pager = self.call(
+        pager: Any = self.call(
             f"tasks of project {project_id}", self.sdk.tasks.list,
             project=project_id, fields=fields, page_size=PAGE_SIZE,
         )  # fmt: skip
         for task in pager:
             yield plain(task)
 
-    def create_annotation(self, task_id: int, result: list[dict[str, Any]]) -> dict[str, Any]:
+    def create_annotation(
+        self, task_id: int, result: list[dict[str, Any]], parent_prediction: int | None = None
+    ) -> dict[str, Any]:
+        extra = {} if parent_prediction is None else {"parent_prediction": parent_prediction}
         made = self.call(
-            f"annotate task {task_id}", self.sdk.annotations.create, id=task_id, result=result
-        )
+            f"annotate task {task_id}", self.sdk.annotations.create, id=task_id, result=result,
+            **extra,
+        )  # fmt: skip
         return plain(made)
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
@@ -161,9 +162,12 @@ class LabelStudioClient:
         """All tasks with annotations, through a snapshot: create -> poll -> download."""
         exports = self.sdk.projects.exports
         made = self.call("create export", exports.create, id=project_id, title="workbench")
+        if made.id is None:
+            raise WorkbenchError("Label Studio's export has no id")
+        export_id = made.id
         deadline = time.monotonic() + timeout
         while True:
-            snap = self.call("export status", exports.get, id=project_id, export_pk=made.id)
+            snap = self.call("export status", exports.get, id=project_id, export_pk=export_id)
             if snap.status == "completed":
                 break
             if snap.status == "failed":
@@ -173,10 +177,10 @@ class LabelStudioClient:
             time.sleep(0.2)
         chunks = self.call(
             "download export", lambda: b"".join(
-                exports.download(id=project_id, export_pk=made.id, export_type="JSON")
+                exports.download(id=project_id, export_pk=export_id, export_type="JSON")
             ),
         )  # fmt: skip
-        self.call("delete export", exports.delete, id=project_id, export_pk=made.id)
+        self.call("delete export", exports.delete, id=project_id, export_pk=export_id)
         rows = json.loads(chunks)
         if not isinstance(rows, list):
             raise WorkbenchError("Label Studio's export is not a list of tasks")

@@ -21,14 +21,16 @@ from workbench.training.data.versions import DatasetRegistry, NewItem, parse_ref
 AUTO_PREFIX = "auto-"
 
 
-def provenance_of(annotation: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+def provenance_of(
+    annotation: dict[str, Any], predictions: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
     """manual, or where an accepted prediction came from (auto-labeler or a model)."""
-    parent = annotation.get("parent_prediction")
-    prediction = next((p for p in task.get("predictions") or [] if p.get("id") == parent), None)
+    prediction = predictions.get(annotation.get("parent_prediction") or -1)
     if prediction is None:
         return {"provenance": "manual"}
     version = str(prediction.get("model_version") or "")
-    score = prediction.get("score")
+    regions = prediction.get("result") or [{}]
+    score = regions[0].get("score", prediction.get("score"))  # the class's probability
     return {
         "provenance": "auto" if version.startswith(AUTO_PREFIX) else "model",
         "model_version": version or None,
@@ -46,7 +48,10 @@ def _boxes(region: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def item_from_task(
-    task: dict[str, Any], record: ProjectRecord, users: dict[int, str]
+    task: dict[str, Any],
+    record: ProjectRecord,
+    users: dict[int, str],
+    predictions: dict[int, dict[str, Any]],
 ) -> NewItem | None:
     """The dataset item of one exported task, or None when nobody labeled it."""
     annotation = latest_annotation(task)
@@ -77,7 +82,7 @@ def item_from_task(
         path=path, source=str(data["wb_path"]), label=label, boxes=boxes,
         annotator=users.get(who, str(who)) if who is not None else None,
         annotated_at=annotation.get("updated_at") or annotation.get("created_at"),
-        **provenance_of(annotation, task),
+        **provenance_of(annotation, predictions),
     )  # fmt: skip
 
 
@@ -103,7 +108,15 @@ def export_project(
         raise InvalidInput(f"dataset {name!r}: give a name; the export picks the version")
     rows = client.export_snapshot(record.id)
     users = client.users()
-    items = [item for row in rows if (item := item_from_task(row, record, users)) is not None]
+    predictions: dict[int, dict[str, Any]] = {}
+    if any(a.get("parent_prediction") for row in rows for a in row.get("annotations") or []):
+        # the export lists prediction ids only: their versions and scores come from the tasks
+        for task in client.iter_tasks(record.id):
+            predictions.update({p["id"]: p for p in task.get("predictions") or []})
+    items = [
+        item for row in rows
+        if (item := item_from_task(row, record, users, predictions)) is not None
+    ]  # fmt: skip
     if not items:
         raise InvalidInput(f"project {record.title} has no labeled tasks to export yet")
     return registry.publish(name, record.classes, items, kind=record.template)

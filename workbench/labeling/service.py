@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings, get_settings
-from workbench.errors import ServiceUnavailable
+from workbench.errors import InvalidInput, ServiceUnavailable
+from workbench.labeling.assist import Assistant
+from workbench.labeling.autolabel import MIN_PER_CLASS
 from workbench.labeling.client import LabelStudioClient
 from workbench.labeling.export import export_project
 from workbench.labeling.projects import ImportResult, ProjectBook, ProjectRecord, Projects, Template
@@ -72,8 +74,6 @@ class LabelingService:
         if dataset is not None:
             return self.projects.create_from_dataset(title, dataset, self.registry, progress)
         if images is None:
-            from workbench.errors import InvalidInput
-
             raise InvalidInput("a project needs --images DIR or --dataset NAME@vN")
         return self.projects.create(title, images, template, classes, progress)
 
@@ -86,6 +86,41 @@ class LabelingService:
 
     def record(self, project: str) -> ProjectRecord:
         return self.projects.find(project)
+
+    # the model in the loop
+    def assistant(self, project: str, progress: bool = True) -> Assistant:
+        assert self.settings.labelstudio_data_dir is not None
+        cache = self.settings.labelstudio_data_dir / "cache"
+        return Assistant(self.client(), self.projects.find(project), cache, progress)
+
+    def predict(
+        self,
+        project: str,
+        *,
+        model: str | None = None,
+        auto: bool = False,
+        min_per_class: int = MIN_PER_CLASS,
+        strategy: str = "least-confidence",
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        """Pre-label the unlabeled tasks: with the auto-labeler or a registered model."""
+        if auto == (model is not None):
+            raise InvalidInput("predict needs exactly one of --auto or --model NAME[@VERSION]")
+        assistant = self.assistant(project, progress)
+        if model is not None:
+            return assistant.predict_with_model(model, self.settings.mlflow_tracking_uri, strategy)
+        return assistant.autolabel(min_per_class, strategy)
+
+    def next_batch(
+        self, project: str, n: int = 20, strategy: str = "least-confidence"
+    ) -> dict[str, Any]:
+        return self.assistant(project, progress=False).next_batch(n, strategy)
+
+    def accept(self, project: str, min_confidence: float = 0.0) -> dict[str, Any]:
+        return self.assistant(project, progress=False).accept(min_confidence)
+
+    def label_errors(self, project: str, top: int = 50, view: bool = True) -> dict[str, Any]:
+        return self.assistant(project, progress=False).label_errors(top, view)
 
     # exports and datasets
     def export(self, project: str, dataset: str) -> dict[str, Any]:

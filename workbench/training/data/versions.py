@@ -27,6 +27,7 @@ import pydantic
 
 from workbench.errors import InvalidInput, NotFound
 from workbench.training.data.manifest import (
+    Box,
     Manifest,
     ManifestItem,
     content_hash,
@@ -196,10 +197,11 @@ class DatasetRegistry:
             finally:
                 Path(tmp).unlink(missing_ok=True)
         return ManifestItem(
-            file=rel, sha256=sha, label=item.label, boxes=item.boxes, source=item.source,
+            file=rel, sha256=sha, label=item.label, source=item.source,
+            boxes=[Box(**b) for b in item.boxes] if item.boxes is not None else None,
             annotator=item.annotator, annotated_at=item.annotated_at, provenance=item.provenance,
             model_version=item.model_version, confidence=item.confidence,
-        )  # type: ignore[arg-type]  # fmt: skip
+        )  # fmt: skip
 
     def diff(self, base: str, other: str) -> DatasetDiff:
         """What changed from ``base`` to ``other``: items added, removed, relabelled."""
