@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.labeling.fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.labeling.conftest import LabelStudioSession, write_digits
+from tests.labeling.fixtures import LabelStudioSession, write_digits
 from workbench.errors import InvalidInput
 from workbench.labeling.service import LabelingService
 

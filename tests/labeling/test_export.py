@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.labeling.conftest import LabelStudioSession, write_digits
+from tests.labeling.fixtures import LabelStudioSession, write_digits
 from workbench.cli import app
 from workbench.errors import InvalidInput
 from workbench.labeling.service import LabelingService

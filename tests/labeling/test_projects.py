@@ -8,7 +8,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.labeling.conftest import LabelStudioSession, write_digits
+from tests.labeling.fixtures import LabelStudioSession, write_digits
 from workbench.cli import app
 from workbench.errors import InvalidInput, NotFound
 from workbench.labeling.projects import label_config

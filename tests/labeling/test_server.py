@@ -13,7 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.labeling.conftest import LabelStudioSession, free_port
+from tests.labeling.fixtures import LabelStudioSession, free_port
 from workbench.cli import app
 from workbench.config import Settings
 from workbench.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable

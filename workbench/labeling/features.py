@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from tqdm import tqdm
 
 from workbench.errors import InvalidInput
+from workbench.progress import bar
 
 HIST_BINS = 8  # per RGB channel
 _CHUNK = 256  # images per thread-pool task: keeps scheduling overhead below decode time
@@ -43,16 +43,16 @@ def image_features(
     if not paths:
         return rows
     pool = ThreadPoolExecutor(max_workers=_decode_workers(paths))
-    bar = tqdm(total=len(paths), disable=not progress, desc="image features", unit="img")
+    meter = bar(len(paths), "image features", show=progress, unit="img")
     try:
         start = 0
         for block in pool.map(lambda chunk: _file_chunk(chunk, size), chunks):
             rows[start : start + len(block)] = block
             start += len(block)
-            bar.update(len(block))
+            meter.update(len(block))
     finally:  # on a bad file, skip the chunks not yet started
         pool.shutdown(wait=True, cancel_futures=True)
-        bar.close()
+        meter.__exit__()
     return rows
 
 

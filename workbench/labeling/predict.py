@@ -21,6 +21,7 @@ from workbench.errors import InvalidInput, NotFound
 from workbench.labeling.active import confidence_score
 from workbench.labeling.client import LabelStudioClient
 from workbench.labeling.projects import ProjectRecord
+from workbench.progress import bar
 
 UPLOAD_BATCH = 2000
 INFER_BATCH = 512
@@ -55,15 +56,13 @@ def upload_predictions(
     progress: bool = True,
 ) -> int:
     """Upload ``rows`` in batches, then point the project at this model version."""
-    from tqdm import tqdm
-
     created = 0
-    with tqdm(total=len(rows), desc=f"predictions -> {record.title}", unit="task",
-              disable=not progress or not rows) as bar:  # fmt: skip
+    title = f"predictions -> {record.title}"
+    with bar(len(rows), title, show=progress and bool(rows), unit="task") as meter:
         for start in range(0, len(rows), UPLOAD_BATCH):
             batch = rows[start : start + UPLOAD_BATCH]
             created += client.import_predictions(record.id, batch)
-            bar.update(len(batch))
+            meter.update(len(batch))
     client.update_project(record.id, model_version=model_version, sampling="Uncertainty sampling")
     return created
 

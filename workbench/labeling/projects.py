@@ -19,6 +19,7 @@ from xml.sax.saxutils import quoteattr
 from workbench.errors import InvalidInput, NotFound
 from workbench.labeling.client import LabelStudioClient
 from workbench.labeling.scan import ScannedImage, scan_images
+from workbench.progress import bar
 from workbench.training.data.versions import DatasetRegistry
 
 Template = Literal["classification", "boxes"]
@@ -200,20 +201,18 @@ class Projects:
     def _import(
         self, record: ProjectRecord, images: list[ScannedImage], skipped: list[str], progress: bool
     ) -> ImportResult:
-        from tqdm import tqdm
-
         known = {t["data"].get("wb_sha256") for t in self.client.iter_tasks(record.id)}
         fresh: dict[str, ScannedImage] = {}
         for image in images:
             if image.sha256 not in known:
                 fresh.setdefault(image.sha256, image)
         todo = list(fresh.values())
-        with tqdm(total=len(todo), desc=f"importing into {record.title}", unit="task",
-                  disable=not progress or not todo) as bar:  # fmt: skip
+        title = f"importing into {record.title}"
+        with bar(len(todo), title, show=progress and bool(todo), unit="task") as meter:
             for start in range(0, len(todo), IMPORT_BATCH):
                 batch = todo[start : start + IMPORT_BATCH]
                 self.client.import_tasks(record.id, [self._task(record, i) for i in batch])
-                bar.update(len(batch))
+                meter.update(len(batch))
         labeled = sum(1 for i in todo if i.label is not None)
         return ImportResult(record.id, len(todo), len(images) - len(todo), labeled, skipped)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from workbench.config import Settings, get_settings
 from workbench.errors import Conflict, InvalidInput, ServiceUnavailable
+from workbench.progress import bar
 
 ADMIN_USER = "admin@workbench.local"
 START_TIMEOUT_S = 180.0
@@ -211,13 +212,8 @@ class LabelStudioServer:
     def _wait_healthy(
         self, proc: subprocess.Popen[bytes] | None, pid: int, timeout: float, progress: bool
     ) -> ServerStatus:
-        from tqdm import tqdm
-
         deadline = time.monotonic() + timeout
-        bar = tqdm(
-            total=int(timeout), desc="starting Label Studio", unit="s", disable=not progress,
-            file=sys.stderr, leave=False, bar_format="{desc}: {n}s {postfix}",
-        )  # fmt: skip
+        meter = bar(None, "starting Label Studio", show=progress, unit="s")
         started = time.monotonic()
         try:
             while time.monotonic() < deadline:
@@ -231,10 +227,9 @@ class LabelStudioServer:
                 if healthy(self.url, timeout=1.0):
                     return self.status()
                 time.sleep(0.5)
-                bar.n = int(time.monotonic() - started)
-                bar.refresh()
+                meter.update(int(time.monotonic() - started) - meter.done)  # seconds waited
         finally:
-            bar.close()
+            meter.__exit__()
         self.stop()
         raise ServiceUnavailable(
             f"Label Studio did not answer {self.url}/health/ within {timeout:.0f}s "

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pydantic
 from jupyter_server.base.handlers import APIHandler
 
 from workbench.errors import InvalidInput, WorkbenchError
+
+T = TypeVar("T")
 
 
 def status_for(exc: BaseException) -> int | None:
@@ -62,3 +68,29 @@ class WorkbenchHandler(APIHandler):
             return int(raw)
         except ValueError:
             raise InvalidInput(f"{name}: must be an integer (got {raw!r})") from None
+
+    async def blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking work (a service call) on a thread; the event loop stays free."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    def start_operation(self, kind: str, work: Callable[[], Any]) -> None:
+        """Answer 202 with a background operation that runs ``work``; the UI polls it."""
+        from workbench.server.operations import Operations
+
+        ops = self.settings.get("workbench_operations")
+        if ops is None:
+            ops = self.settings["workbench_operations"] = Operations()
+        op = ops.submit(kind, work)
+        self.set_header("Location", f"{self.base_url}workbench/api/operations/{op.id}")
+        self.write_json(op.to_dict(), status=202)
+
+    def user_path(self, raw: Any, what: str) -> Path:
+        """A path from a request, relative to the server's root, that may not leave it."""
+        if not isinstance(raw, str) or not raw.strip():
+            raise InvalidInput(f"{what}: a path relative to the Jupyter root is required")
+        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
+        path = (root / raw.strip()).resolve()
+        if not path.is_relative_to(root):
+            raise InvalidInput(f"{what}: {raw!r} is outside the Jupyter root {root}")
+        return path

@@ -156,6 +156,9 @@ ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [
 
 
 def setup_handlers(web_app: Any) -> None:
+    from workbench.server.labeling_handlers import ROUTES as LABELING_ROUTES
+
     base_url = web_app.settings["base_url"]
-    rules = [(url_path_join(base_url, API_PREFIX, path), handler) for path, handler in ROUTES]
+    routes = [*ROUTES, *LABELING_ROUTES]
+    rules = [(url_path_join(base_url, API_PREFIX, path), handler) for path, handler in routes]
     web_app.add_handlers(".*$", rules)

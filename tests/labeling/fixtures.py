@@ -1,4 +1,4 @@
-"""A real Label Studio for the labeling tests, started once per test session.
+"""A real Label Studio for the tests (labeling, REST), started once per test session.
 
 Its workbench home, its files root and the images the tests make all live in one
 session folder; each test gets its own image folder and project titles.

@@ -1,0 +1,155 @@
+"""Labeling and dataset routes through a real Jupyter server and a real Label Studio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado import web
+from tornado.httpclient import HTTPClientError
+
+from tests.labeling.fixtures import LabelStudioSession, write_digits
+from workbench.labeling.service import LabelingService
+from workbench.server.labeling_handlers import DATASET_REF, PROJECT, ROUTES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"workbench.server": True}}}
+
+
+@pytest.fixture
+def jp_root_dir(label_studio: LabelStudioSession) -> Path:
+    return label_studio.root  # the images the tests make are under the Jupyter root
+
+
+async def _call(jp_fetch, *parts: str, method: str = "GET", body: Any = None, **kw: Any):
+    extra = {"body": json.dumps(body if body is not None else {})} if method == "POST" else {}
+    response = await jp_fetch("workbench", "api", *parts, method=method, **extra, **kw)
+    return response.code, json.loads(response.body)
+
+
+async def _finish(jp_fetch, op: dict[str, Any], timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, state = await _call(jp_fetch, "operations", op["id"])
+        if state["state"] != "running":
+            return state
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"operation {op} did not finish in {timeout}s")
+
+
+async def test_label_an_image_folder_end_to_end_over_rest(
+    jp_fetch, labeling: LabelingService, label_studio: LabelStudioSession
+):
+    code, status = await _call(jp_fetch, "labeling", "server")
+    assert code == 200 and status["running"]
+    assert status["token_file"] and labeling.server.token() not in json.dumps(status)
+    folder = label_studio.folder("rest")
+    write_digits(folder, per_class=6, flat=40, classes=3)
+    rel = str(folder.relative_to(label_studio.root))
+    code, op = await _call(jp_fetch, "labeling", "projects", method="POST",
+                           body={"title": "rest digits", "images": rel})  # fmt: skip
+    assert code == 202 and op["state"] == "running"
+    done = await _finish(jp_fetch, op)
+    assert done["state"] == "succeeded", done
+    project = done["result"]["project"]
+    assert (project["total"], project["labeled"]) == (58, 18)
+    assert done["progress"]["done"] == done["progress"]["total"] == 58
+    pid = str(project["id"])
+
+    code, op = await _call(jp_fetch, "labeling", "projects", pid, "predict", method="POST",
+                           body={"auto": True})  # fmt: skip
+    predicted = await _finish(jp_fetch, op)
+    assert predicted["state"] == "succeeded", predicted
+    assert predicted["result"]["predicted"] == 40 and predicted["result"]["held_out_accuracy"] > 0.5
+    code, batch = await _call(
+        jp_fetch, "labeling", "projects", pid, "next", params={"n": 5, "strategy": "entropy"}
+    )
+    assert code == 200 and len(batch["tasks"]) == 5
+
+    code, op = await _call(jp_fetch, "labeling", "projects", pid, "export", method="POST",
+                           body={"dataset": "rest-digits"})  # fmt: skip
+    exported = await _finish(jp_fetch, op)
+    assert exported["result"]["ref"] == "rest-digits@v1"
+    code, listed = await _call(jp_fetch, "datasets")
+    assert any(d["name"] == "rest-digits" for d in listed["datasets"])
+    code, shown = await _call(jp_fetch, "datasets", "rest-digits@v1")
+    assert shown["items"] == 18 and shown["classes"] == {"0": 6, "1": 6, "2": 6}
+    code, diff = await _call(
+        jp_fetch, "datasets", "diff", params={"base": "rest-digits@v1", "other": "rest-digits@v1"}
+    )
+    assert diff["summary"] == {"added": 0, "removed": 0, "relabelled": 0}
+    _, projects = await _call(jp_fetch, "labeling", "projects")
+    assert any(p["id"] == int(pid) for p in projects["projects"])
+
+
+@pytest.mark.parametrize(
+    ("parts", "body", "message"),
+    [
+        (("labeling", "projects"), {"title": "up", "images": "../../etc"}, "outside the Jupyter"),
+        (("labeling", "projects"), {"title": "t" * 3, "images": 5}, "images: a path"),
+        (("labeling", "projects"), {"images": "x"}, "title: required"),
+        (("labeling", "projects"), {"title": "abc", "images": "x", "template": "poly"}, "poly"),
+        (("labeling", "projects", "1", "predict"), {"auto": "yes"}, "auto: expected bool"),
+        (("labeling", "projects", "1", "export"), {}, "dataset: the name"),
+    ],
+)
+async def test_bad_requests_are_400_naming_the_field(
+    jp_fetch, labeling: LabelingService, parts, body, message
+):
+    with pytest.raises(HTTPClientError) as err:
+        await _call(jp_fetch, *parts, method="POST", body=body)
+    assert err.value.code == 400
+    assert message in json.loads(err.value.response.body)["message"]
+
+
+async def test_failed_operations_report_the_error(jp_fetch, labeling: LabelingService):
+    _, op = await _call(jp_fetch, "labeling", "projects", "987654", "import", method="POST")
+    done = await _finish(jp_fetch, op)
+    assert done["state"] == "failed" and done["error"]["status"] == 404
+    assert "987654" in done["error"]["message"]
+    with pytest.raises(HTTPClientError) as err:
+        await _call(jp_fetch, "operations", "op999-1")
+    assert err.value.code == 404
+    with pytest.raises(HTTPClientError) as err:
+        await _call(jp_fetch, "datasets", "nothing@v1")
+    assert err.value.code == 404
+
+
+EXAMPLES = {
+    "labeling/server": "labeling/server",
+    "labeling/server/(start|stop)": "labeling/server/start",
+    "labeling/projects": "labeling/projects",
+    r"labeling/projects/([0-9]+)": "labeling/projects/1",
+    rf"{PROJECT}/(import|predict|accept|issues|export)": "labeling/projects/1/import",
+    r"labeling/projects/([0-9]+)/next": "labeling/projects/1/next",
+    "datasets": "datasets",
+    "datasets/diff": "datasets/diff",
+    f"datasets/{DATASET_REF}": "datasets/pets@v1",
+    r"operations/(op[0-9]+-[0-9]+)": "operations/op1-1",
+}
+
+
+def test_examples_cover_every_route():
+    assert set(EXAMPLES) == {route for route, _ in ROUTES}
+
+
+@pytest.mark.parametrize(("route", "handler"), ROUTES)
+async def test_every_labeling_route_and_verb_needs_auth(jp_fetch, route, handler):
+    verbs = [
+        m for m in ("get", "post") if getattr(handler, m) is not getattr(web.RequestHandler, m)
+    ]
+    assert verbs, route
+    for verb in verbs:
+        kw = {"body": "{}"} if verb == "post" else {}
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch("workbench", "api", *EXAMPLES[route].split("/"), method=verb.upper(),
+                           headers={"Authorization": ""}, **kw)  # fmt: skip
+        assert err.value.code == 403, (route, verb)
