@@ -19,7 +19,6 @@ import numpy.typing as npt
 from workbench.errors import InvalidInput
 from workbench.labeling.active import select_batch, uncertainty
 from workbench.labeling.autolabel import MIN_PER_CLASS, fit_autolabeler
-from workbench.labeling.client import LabelStudioClient
 from workbench.labeling.export import AUTO_PREFIX
 from workbench.labeling.label_errors import rank_label_errors
 from workbench.labeling.predict import (
@@ -28,7 +27,7 @@ from workbench.labeling.predict import (
     prediction_rows,
     upload_predictions,
 )
-from workbench.labeling.projects import ProjectRecord
+from workbench.labeling.projects import ProjectRecord, Projects
 from workbench.labeling.taskset import TaskSet, load_taskset
 
 
@@ -36,11 +35,14 @@ class Assistant:
     """Model-assisted labeling for one project."""
 
     def __init__(
-        self, client: LabelStudioClient, record: ProjectRecord, cache_dir: Path, progress: bool
+        self, projects: Projects, record: ProjectRecord, cache_dir: Path, progress: bool
     ) -> None:
-        self.client, self.record, self.progress = client, record, progress
+        self.client, self.record, self.progress = projects.client, record, progress
         self.cache_dir = cache_dir
-        self.tasks: TaskSet = load_taskset(client, record, cache_dir / "features", progress)
+        index = projects.index(record)
+        self.tasks: TaskSet = load_taskset(
+            self.client, record, index, cache_dir / "features", progress
+        )
 
     def _labeled(self) -> tuple[npt.NDArray[np.intp], list[str]]:
         index = self.tasks.labeled

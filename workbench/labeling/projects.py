@@ -16,9 +16,10 @@ from typing import Any, Literal
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
-from workbench.errors import InvalidInput, NotFound
+from workbench.errors import InvalidInput, NotFound, WorkbenchError
 from workbench.labeling.client import LabelStudioClient
 from workbench.labeling.scan import ScannedImage, scan_images
+from workbench.labeling.taskindex import IndexedTask, TaskIndex
 from workbench.progress import bar
 from workbench.training.data.versions import DatasetRegistry
 
@@ -78,11 +79,13 @@ class ProjectBook:
     def all(self) -> list[ProjectRecord]:
         if not self.folder.is_dir():
             return []
-        found = [ProjectRecord(**json.loads(p.read_text())) for p in self.folder.glob("*.json")]
+        records = (p for p in self.folder.glob("*.json") if p.stem.isdigit())  # not *.tasks.json
+        found = [ProjectRecord(**json.loads(p.read_text())) for p in records]
         return sorted(found, key=lambda r: r.id)
 
     def remove(self, project_id: int) -> None:
         (self.folder / f"{project_id}.json").unlink(missing_ok=True)
+        (self.folder / f"{project_id}.tasks.json").unlink(missing_ok=True)
 
 
 @dataclass
@@ -201,7 +204,8 @@ class Projects:
     def _import(
         self, record: ProjectRecord, images: list[ScannedImage], skipped: list[str], progress: bool
     ) -> ImportResult:
-        known = {t["data"].get("wb_sha256") for t in self.client.iter_tasks(record.id)}
+        index = self.index(record)
+        known = index.shas()
         fresh: dict[str, ScannedImage] = {}
         for image in images:
             if image.sha256 not in known:
@@ -211,7 +215,15 @@ class Projects:
         with bar(len(todo), title, show=progress and bool(todo), unit="task") as meter:
             for start in range(0, len(todo), IMPORT_BATCH):
                 batch = todo[start : start + IMPORT_BATCH]
-                self.client.import_tasks(record.id, [self._task(record, i) for i in batch])
+                ids = self.client.import_tasks(record.id, [self._task(record, i) for i in batch])
+                if len(ids) != len(batch):
+                    raise WorkbenchError(
+                        f"Label Studio made {len(ids)} tasks for {len(batch)} images; "
+                        f"run `workbench label import {record.id}` again to finish"
+                    )
+                index.add(
+                    [IndexedTask(k, i.sha256, i.source) for k, i in zip(ids, batch, strict=True)]
+                )
                 meter.update(len(batch))
         labeled = sum(1 for i in todo if i.label is not None)
         return ImportResult(record.id, len(todo), len(images) - len(todo), labeled, skipped)
@@ -229,12 +241,17 @@ class Projects:
             task["annotations"] = [{"result": [result]}]
         return task
 
+    def index(self, record: ProjectRecord) -> TaskIndex:
+        """The project's task index, checked against Label Studio's task count."""
+        index = TaskIndex(self.book.folder / f"{record.id}.tasks.json")
+        return index.reconcile(self.client, record.id)
+
     def summary(self, record: ProjectRecord) -> dict[str, Any]:
         """Progress of one project: total, labeled, per-class counts."""
         per_class = dict.fromkeys(record.classes, 0)
-        total = labeled = 0
-        for task in self.client.iter_tasks(record.id):
-            total += 1
+        labeled = 0
+        total = int(self.client.project(record.id).get("task_number") or 0)
+        for task in self.client.annotated_tasks(record.id):
             labels = annotation_labels(task, record.template)
             if labels:
                 labeled += 1

@@ -91,7 +91,8 @@ class LabelingService:
     def assistant(self, project: str, progress: bool = True) -> Assistant:
         assert self.settings.labelstudio_data_dir is not None
         cache = self.settings.labelstudio_data_dir / "cache"
-        return Assistant(self.client(), self.projects.find(project), cache, progress)
+        projects = self.projects
+        return Assistant(projects, projects.find(project), cache, progress)
 
     def predict(
         self,

@@ -19,6 +19,7 @@ from workbench.errors import InvalidInput
 from workbench.labeling.client import LabelStudioClient
 from workbench.labeling.features import image_features
 from workbench.labeling.projects import ProjectRecord, annotation_labels
+from workbench.labeling.taskindex import TaskIndex
 
 
 @dataclass
@@ -44,21 +45,26 @@ def _label(task: dict[str, Any], record: ProjectRecord) -> str | None:
 
 
 def load_taskset(
-    client: LabelStudioClient, record: ProjectRecord, cache_dir: Path, progress: bool = False
+    client: LabelStudioClient,
+    record: ProjectRecord,
+    index: TaskIndex,
+    cache_dir: Path,
+    progress: bool = False,
 ) -> TaskSet:
     """Every task of a classification project with its label and features."""
     if record.template != "classification":
         raise InvalidInput(f"project {record.title} labels boxes: this works on classification")
-    tasks = [t for t in client.iter_tasks(record.id) if "wb_sha256" in t.get("data", {})]
+    tasks = sorted(index.tasks.values(), key=lambda t: t.id)
     if not tasks:
         raise InvalidInput(f"project {record.title} has no tasks")
-    shas = [str(t["data"]["wb_sha256"]) for t in tasks]
-    paths = [record.root / str(t["data"]["wb_path"]) for t in tasks]
+    labels = {int(t["id"]): _label(t, record) for t in client.annotated_tasks(record.id)}
+    shas = [t.sha256 for t in tasks]
+    paths = [record.root / t.path for t in tasks]
     return TaskSet(
-        ids=np.asarray([t["id"] for t in tasks], np.int64),
+        ids=np.asarray([t.id for t in tasks], np.int64),
         paths=paths,
         shas=shas,
-        labels=[_label(t, record) for t in tasks],
+        labels=[labels.get(t.id) for t in tasks],
         features=cached_features(cache_dir / f"{record.id}.npz", paths, shas, progress),
     )
 
