@@ -78,7 +78,7 @@ def main() -> None:
         images.mkdir()
         write_images(images, args.images)
         service = LabelingService()
-        started, _ = timed("start", lambda: service.start(progress=False))
+        timed("start", lambda: service.start(progress=False))
         try:
             run_steps(service, images, args.images)
         finally:
@@ -90,7 +90,7 @@ def main() -> None:
 
 def run_steps(service: Any, images: Path, n: int) -> None:
     results: dict[str, float] = {}
-    results["import"], (record, made) = timed(
+    results["import"], (_, made) = timed(
         "import", lambda: service.create_project("bench", images, progress=False), tasks=n
     )
     assert made.new == n, made
