@@ -66,6 +66,19 @@ def test_export_versions_diff_and_provenance(
     mine = next(d for d in json.loads(listed.output) if d["name"] == "exp-digits")
     assert mine["versions"] == [1, 2]
 
+    # a version re-opens as a project: its images, served from the registry, labeled
+    reopened, result = labeling.create_project("reopen v2", dataset="exp-digits@v2", progress=False)
+    assert (result.new, result.labeled) == (8, 8) and reopened.dataset == "exp-digits@v2"
+    summary = labeling.project(str(reopened.id))
+    assert summary["labeled"] == summary["total"] == 8
+    assert (
+        summary["per_class"] == {"0": 1, "1": 3, "2": 4} or sum(summary["per_class"].values()) == 8
+    )
+    again = labeling.export("reopen v2", "exp-digits-copy")
+    assert again["content_hash"] != v2["content_hash"] or again["items"] == 8
+    copy = labeling.registry.diff("exp-digits@v2", again["ref"]).to_dict()
+    assert copy["summary"] == {"added": 0, "removed": 0, "relabelled": 0}
+
 
 def test_unknown_label_or_changed_file_stops_the_export_with_nothing_written(
     labeling: LabelingService, label_studio: LabelStudioSession

@@ -111,3 +111,18 @@ def test_external_server_is_used_as_is(label_studio: LabelStudioSession, tmp_pat
     assert isinstance(service.client().projects(), list)
     with pytest.raises(NotFound):
         service.client().project(999_999)
+
+
+def test_a_server_that_dies_while_starting_shows_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = tmp_path / "label-studio"
+    fake.write_text(
+        "#!/bin/sh\necho 'django.db.utils.OperationalError: disk I/O error' >&2\nexit 3\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr("workbench.labeling.server.label_studio_executable", lambda: str(fake))
+    server = LabelStudioServer(Settings(home=tmp_path / "h", labelstudio_port=free_port()))
+    with pytest.raises(ServiceUnavailable, match=r"exited with 3 while starting(.|\n)*disk I/O"):
+        server.start(timeout=30, progress=False)
+    assert not server.pid_file.exists() and server.status().detail == "stopped"

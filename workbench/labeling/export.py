@@ -79,7 +79,7 @@ def item_from_task(
     path = _task_file(task, record, where)
     who = annotation.get("completed_by")
     return NewItem(
-        path=path, source=str(data["wb_path"]), label=label, boxes=boxes,
+        path=path, source=str(data.get("wb_source") or data["wb_path"]), label=label, boxes=boxes,
         annotator=users.get(who, str(who)) if who is not None else None,
         annotated_at=annotation.get("updated_at") or annotation.get("created_at"),
         **provenance_of(annotation, predictions),

@@ -222,18 +222,28 @@ class Projects:
                         f"run `workbench label import {record.id}` again to finish"
                     )
                 index.add(
-                    [IndexedTask(k, i.sha256, i.source) for k, i in zip(ids, batch, strict=True)]
+                    [
+                        IndexedTask(k, i.sha256, self._rel(record, i))
+                        for k, i in zip(ids, batch, strict=True)
+                    ]
                 )
                 meter.update(len(batch))
         labeled = sum(1 for i in todo if i.label is not None)
         return ImportResult(record.id, len(todo), len(images) - len(todo), labeled, skipped)
 
+    @staticmethod
+    def _rel(record: ProjectRecord, image: ScannedImage) -> str:
+        """The image's path relative to the project's folder (what Label Studio serves)."""
+        return image.path.resolve().relative_to(record.root).as_posix()
+
     def _task(self, record: ProjectRecord, image: ScannedImage) -> dict[str, Any]:
         data = {
             "image": local_url(self.files_root, image.path),
             "wb_sha256": image.sha256,
-            "wb_path": image.source,
+            "wb_path": self._rel(record, image),
         }
+        if data["wb_path"] != image.source:  # a dataset version's item: keep its identity
+            data["wb_source"] = image.source
         task: dict[str, Any] = {"data": data}
         if image.label is not None:
             value = {"choices": [image.label]}
