@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from workbench.errors import InvalidInput, WorkbenchError
+from workbench.console import console, exit_on_errors
+from workbench.errors import InvalidInput
 
 if TYPE_CHECKING:
     from workbench.jobs.service import JobService
@@ -30,8 +28,6 @@ jobs_app = typer.Typer(
     help="Submit, watch and cancel distributed jobs (local MPI, Slurm, Kubernetes).",
     no_args_is_help=True,
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 STATE_STYLE = {
     "queued": "dim",
     "starting": "cyan",
@@ -42,25 +38,6 @@ STATE_STYLE = {
     "lost": "magenta",
 }
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Workbench errors become a red message and an exit code (2: bad input, 1: other)."""
-    try:
-        yield
-    except InvalidInput as exc:
-        problems = getattr(exc, "problems", None)
-        if problems:
-            err_console.print("[red]error:[/] invalid job spec")
-            for problem in problems:
-                err_console.print(f"  {problem}", markup=False)
-        else:
-            err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    except WorkbenchError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _service() -> JobService:
@@ -113,7 +90,7 @@ def submit(
     as_json: JsonOption = False,
 ) -> None:
     """Submit a job; with --wait/--follow, exit 1 unless it succeeds."""
-    with _errors():
+    with exit_on_errors("job spec"):
         data = load_spec_file(spec_file)
         data.update({k: v for k, v in (("ranks", ranks), ("backend", backend)) if v is not None})
         service = _service()
@@ -156,7 +133,7 @@ def list_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """List jobs, newest first."""
-    with _errors():
+    with exit_on_errors("job spec"):
         jobs = _service().list(state=state, backend=backend, limit=limit)
     if as_json:
         typer.echo(json.dumps([j.to_dict() for j in jobs], indent=2))
@@ -182,7 +159,7 @@ def list_jobs(
 @jobs_app.command()
 def show(job_id: str, as_json: JsonOption = False) -> None:
     """Everything about one job: state, reason, per-rank exit codes, where its logs are."""
-    with _errors():
+    with exit_on_errors("job spec"):
         job = _service().get(job_id)
     if as_json:
         typer.echo(json.dumps(job.to_dict(), indent=2))
@@ -222,7 +199,7 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for more.")] = False,
 ) -> None:
     """Print a job's logs; each line is tagged with its rank and stream (0:out, 1:err)."""
-    with _errors():
+    with exit_on_errors("job spec"):
         for line in _service().logs(job_id, rank=rank, tail=tail, follow=follow):
             console.print(str(line), markup=False, soft_wrap=True)
 
@@ -230,7 +207,7 @@ def logs(
 @jobs_app.command()
 def cancel(job_id: str) -> None:
     """Cancel a job and stop all of its processes."""
-    with _errors(), console.status(f"cancelling job {job_id}"):
+    with exit_on_errors("job spec"), console.status(f"cancelling job {job_id}"):
         job = _service().cancel(job_id)
     console.print(f"job {job.id} {_styled(job.state)}")
 
@@ -238,7 +215,7 @@ def cancel(job_id: str) -> None:
 @jobs_app.command()
 def retry(job_id: str) -> None:
     """Run a finished job again as a new job that resumes from its checkpoints."""
-    with _errors():
+    with exit_on_errors("job spec"):
         job = _service().retry(job_id)
     console.print(f"submitted job [bold]{job.id}[/] (retry of {job_id}): {_styled(job.state)}")
 
@@ -257,7 +234,7 @@ def train(
     """
     from workbench.training.spec import data_path, load_spec
 
-    with _errors():
+    with exit_on_errors("job spec"):
         spec = load_spec(spec_file.resolve())
         raw = spec.model_dump(mode="json")
         path = data_path(spec, spec_file.resolve().parent)
@@ -297,7 +274,7 @@ def select(
     from workbench.jobs.selection import select_with_jobs
     from workbench.training.selection import SelectionSpec
 
-    with _errors():
+    with exit_on_errors("job spec"):
         try:
             raw = yaml.safe_load(spec_file.read_text())
             if trials is not None:

@@ -7,17 +7,15 @@ Exit codes: 0 ok; 1 the request could not be served (Label Studio down, not foun
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from workbench.errors import InvalidInput, WorkbenchError
+from workbench.console import console, exit_on_errors
+from workbench.errors import InvalidInput
 
 if TYPE_CHECKING:
     from workbench.labeling.service import LabelingService
@@ -28,21 +26,7 @@ label_app = typer.Typer(
 datasets_app = typer.Typer(
     name="datasets", help="Dataset versions (NAME@vN) exported from labeling.", no_args_is_help=True
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except InvalidInput as exc:
-        err_console.print(f"[red]error:[/] {exc}", markup=True)
-        raise typer.Exit(2) from None
-    except WorkbenchError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _service() -> LabelingService:
@@ -65,7 +49,7 @@ def _print_status(status: dict[str, Any]) -> None:
 @label_app.command("start")
 def start(as_json: JsonOption = False) -> None:
     """Start the managed Label Studio (or reuse the running one)."""
-    with _errors():
+    with exit_on_errors():
         status = _service().start(progress=not as_json).to_dict()
     _echo_json(status) if as_json else _print_status(status)
 
@@ -73,7 +57,7 @@ def start(as_json: JsonOption = False) -> None:
 @label_app.command("status")
 def status(as_json: JsonOption = False) -> None:
     """Whether Label Studio runs, its URL and the token file's path (never the token)."""
-    with _errors():
+    with exit_on_errors():
         status = _service().status().to_dict()
     _echo_json(status) if as_json else _print_status(status)
 
@@ -81,7 +65,7 @@ def status(as_json: JsonOption = False) -> None:
 @label_app.command("stop")
 def stop(as_json: JsonOption = False) -> None:
     """Stop the managed Label Studio."""
-    with _errors():
+    with exit_on_errors():
         status = _service().stop().to_dict()
     _echo_json(status) if as_json else _print_status(status)
 
@@ -98,7 +82,7 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a labeling project from an image folder or a dataset version."""
-    with _errors():
+    with exit_on_errors():
         if template not in ("classification", "boxes"):
             raise InvalidInput(f"--template: classification or boxes, not {template!r}")
         names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
@@ -123,7 +107,7 @@ def import_images(
     as_json: JsonOption = False,
 ) -> None:
     """Import images added to the project's folder since (known images are skipped)."""
-    with _errors():
+    with exit_on_errors():
         result = _service().import_images(project, progress=not as_json)
     if as_json:
         _echo_json(result.to_dict())
@@ -134,7 +118,7 @@ def import_images(
 @label_app.command("list")
 def list_projects(as_json: JsonOption = False) -> None:
     """Labeling projects with their progress."""
-    with _errors():
+    with exit_on_errors():
         projects = _service().list_projects()
     if as_json:
         _echo_json(projects)
@@ -156,7 +140,7 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Export the project's labels as the next immutable version of a dataset."""
-    with _errors():
+    with exit_on_errors():
         described = _service().export(project, dataset)
     if as_json:
         _echo_json(described)
@@ -179,7 +163,7 @@ def predict(
     as_json: JsonOption = False,
 ) -> None:
     """Pre-label the unlabeled tasks (they stay predictions until someone accepts them)."""
-    with _errors():
+    with exit_on_errors():
         out = _service().predict(project, model=model, auto=auto, min_per_class=min_per_class,
                                  strategy=strategy, progress=not as_json)  # fmt: skip
     if as_json:
@@ -201,7 +185,7 @@ def accept(
     as_json: JsonOption = False,
 ) -> None:
     """Accept the current predictions on unlabeled tasks as labels (provenance kept)."""
-    with _errors():
+    with exit_on_errors():
         out = _service().accept(project, min_confidence)
     if as_json:
         _echo_json(out)
@@ -220,7 +204,7 @@ def next_batch(
     as_json: JsonOption = False,
 ) -> None:
     """The tasks to label next: the most uncertain (or, k-center, the most different)."""
-    with _errors():
+    with exit_on_errors():
         out = _service().next_batch(project, n, strategy)
     if as_json:
         _echo_json(out)
@@ -241,7 +225,7 @@ def issues(
     as_json: JsonOption = False,
 ) -> None:
     """Labeled tasks whose label is probably wrong (cleanlab), most suspect first."""
-    with _errors():
+    with exit_on_errors():
         out = _service().label_errors(project, top, view)
     if as_json:
         _echo_json(out)
@@ -259,7 +243,7 @@ def issues(
 @datasets_app.command("list")
 def datasets_list(as_json: JsonOption = False) -> None:
     """Datasets and their versions."""
-    with _errors():
+    with exit_on_errors():
         found = _service().datasets()
     if as_json:
         _echo_json(found)
@@ -280,7 +264,7 @@ def datasets_show(
     as_json: JsonOption = False,
 ) -> None:
     """One dataset version: size, classes, provenance, parent."""
-    with _errors():
+    with exit_on_errors():
         d = _service().dataset(ref)
     if as_json:
         _echo_json(d)
@@ -298,7 +282,7 @@ def datasets_diff(
     as_json: JsonOption = False,
 ) -> None:
     """What changed between two versions: items added, removed, relabelled."""
-    with _errors():
+    with exit_on_errors():
         d = _service().diff(base, other)
     if as_json:
         _echo_json(d)

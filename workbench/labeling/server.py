@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings, get_settings
+from workbench.engine.stall import process_alive
 from workbench.errors import Conflict, InvalidInput, ServiceUnavailable
 from workbench.progress import bar
 
@@ -88,16 +89,6 @@ def port_free(port: int) -> bool:
     return True
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class LabelStudioServer:
     """Start, stop and describe the Label Studio that this workbench home uses."""
 
@@ -145,7 +136,7 @@ class LabelStudioServer:
             up = healthy(self.url)
             return ServerStatus(up, False, self.url, token_file, detail="external server")
         pid = self._recorded_pid()
-        if pid is not None and not pid_alive(pid):
+        if pid is not None and not process_alive(pid):
             self.pid_file.unlink(missing_ok=True)
             pid = None
         up = pid is not None and healthy(self.url)
@@ -217,7 +208,7 @@ class LabelStudioServer:
         started = time.monotonic()
         try:
             while time.monotonic() < deadline:
-                exited = proc.poll() if proc is not None else (None if pid_alive(pid) else -1)
+                exited = proc.poll() if proc is not None else (None if process_alive(pid) else -1)
                 if exited is not None:
                     self.pid_file.unlink(missing_ok=True)
                     raise ServiceUnavailable(
@@ -241,13 +232,13 @@ class LabelStudioServer:
         if not self.managed:
             raise InvalidInput(f"the Label Studio at {self.url} is external: stop it where it runs")
         pid = self._recorded_pid()
-        if pid is not None and pid_alive(pid):
+        if pid is not None and process_alive(pid):
             signal_group(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while pid_alive(pid) and time.monotonic() < deadline:
+            while process_alive(pid) and time.monotonic() < deadline:
                 reap(pid)
                 time.sleep(0.2)
-            if pid_alive(pid):
+            if process_alive(pid):
                 signal_group(pid, signal.SIGKILL)
                 reap(pid)
         self.pid_file.unlink(missing_ok=True)
