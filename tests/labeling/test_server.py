@@ -126,3 +126,16 @@ def test_a_server_that_dies_while_starting_shows_its_log(
     with pytest.raises(ServiceUnavailable, match=r"exited with 3 while starting(.|\n)*disk I/O"):
         server.start(timeout=30, progress=False)
     assert not server.pid_file.exists() and server.status().detail == "stopped"
+
+
+def test_the_server_runs_air_gapped_with_local_files_under_the_root(tmp_path: Path):
+    settings = Settings(home=tmp_path / "h", labelstudio_files_root=tmp_path)
+    env = LabelStudioServer(settings)._environment()
+    assert env["COLLECT_ANALYTICS"] == "false" and env["LATEST_VERSION_CHECK"] == "false"
+    assert env["SENTRY_DSN"] == env["FRONTEND_SENTRY_DSN"] == ""
+    assert env["LOCAL_FILES_SERVING_ENABLED"] == "true"
+    assert env["LOCAL_FILES_DOCUMENT_ROOT"] == str(tmp_path.resolve())
+    assert env["LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK"] == "true"
+    again = LabelStudioServer(settings)._environment()  # the first start's secrets stay
+    assert again["LABEL_STUDIO_USER_TOKEN"] == env["LABEL_STUDIO_USER_TOKEN"]
+    assert again["SECRET_KEY"] == env["SECRET_KEY"]

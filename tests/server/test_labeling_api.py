@@ -153,3 +153,16 @@ async def test_every_labeling_route_and_verb_needs_auth(jp_fetch, route, handler
             await jp_fetch("workbench", "api", *EXAMPLES[route].split("/"), method=verb.upper(),
                            headers={"Authorization": ""}, **kw)  # fmt: skip
         assert err.value.code == 403, (route, verb)
+
+
+async def test_label_studio_down_is_503(jp_fetch, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from tests.labeling.fixtures import free_port
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("WORKBENCH_LABELSTUDIO_PORT", str(free_port()))
+    with pytest.raises(HTTPClientError) as err:
+        await _call(jp_fetch, "labeling", "projects")
+    assert err.value.code == 503
+    assert "workbench label start" in json.loads(err.value.response.body)["message"]
+    code, status = await _call(jp_fetch, "labeling", "server")
+    assert code == 200 and status["running"] is False and status["detail"] == "stopped"

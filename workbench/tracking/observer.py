@@ -116,6 +116,12 @@ class MlflowObserver(RunLogger):
             import mlflow.keras as flavor
             from mlflow.models import infer_signature
 
+            # log an uncompiled copy: the training optimizer (the engine's distributed
+            # wrapper) would make the model unloadable where the engine is not imported
+            served = type(model).from_config(model.get_config())
+            served.set_weights(model.get_weights())
+            model = served
+
             # mlflow.keras fails writing input examples: give the signature they would imply
             extra = {"signature": infer_signature(example, np.asarray(model(example)))}
             example = None
