@@ -38,6 +38,10 @@ async def _json(jp_fetch, *parts, **kwargs):
     return response.code, json.loads(response.body)
 
 
+def _training(spec: dict) -> bytes:
+    return json.dumps({"name": "t", "entry": {"kind": "training", "spec": spec}}).encode()
+
+
 @pytest.mark.mpi
 async def test_submit_watch_and_read_logs(jp_fetch, wb_home: Path, workdir: Path):
     spec = {
@@ -72,6 +76,19 @@ async def test_submit_watch_and_read_logs(jp_fetch, wb_home: Path, workdir: Path
                 {"name": "x", "entry": {"kind": "script", "path": "t.py"}, "ranks": 0}
             ).encode(),
             "ranks",
+        ),
+        (_training({"name": "x", "model": {"name": "nope"}}), "unknown model 'nope'"),
+        (
+            _training({"name": "x", "model": {"name": "small_cnn", "params": {"width": -3}}}),
+            "width",
+        ),
+        (
+            _training({"name": "x", "model": {"name": "mlp"}, "data": {"dataset": "gone@v1"}}),
+            "dataset 'gone' does not exist",
+        ),
+        (
+            _training({"name": "x", "model": {"name": "mlp"}, "train": {"epochs": 0}}),
+            "train.epochs",
         ),
     ],
 )

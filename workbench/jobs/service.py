@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings, get_settings
-from workbench.errors import Conflict, InvalidInput, ServiceUnavailable, WorkbenchError
+from workbench.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, WorkbenchError
 from workbench.jobs.backends import Backend, create_backend
 from workbench.jobs.logs import LogLine
 from workbench.jobs.spec import JobSpec, parse_spec
@@ -62,6 +62,7 @@ class JobService:
     def submit(self, spec: Mapping[str, Any] | JobSpec) -> JobRecord:
         """Validate, store and launch a job; returns it (``starting`` or later)."""
         parsed = parse_spec(spec)
+        check_training_entry(parsed)
         prepared = self.backend(parsed.backend).prepare(parsed)
         return self._launch(prepared, checkpoint_dir=None, retry_of=None)
 
@@ -185,6 +186,21 @@ class JobService:
             except WorkbenchError as exc:
                 log.warning("could not recover job %s: %s", record.id, exc)
         return recovered
+
+
+def check_training_entry(spec: JobSpec) -> None:
+    """A training entry's spec gets its full check (model, hyper-parameters, data) here,
+    before anything is stored or started, however the job was submitted."""
+    if spec.entry.kind != "training":
+        return
+    from workbench.training.spec import check_spec
+    from workbench.training.spec import parse_spec as parse_training_spec
+
+    base = Path(spec.working_dir) if spec.working_dir else None
+    try:
+        check_spec(parse_training_spec(spec.entry.spec), base=base)
+    except (InvalidInput, NotFound) as exc:
+        raise InvalidInput(f"entry.spec: {exc}") from exc
 
 
 def _state(value: str | JobState) -> JobState:

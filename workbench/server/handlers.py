@@ -34,7 +34,9 @@ class ConfigHandler(WorkbenchHandler):
         self.write_json({"root_dir": str(root)})
 
 
-class JobsHandler(WorkbenchHandler):
+class JobsServiceMixin(WorkbenchHandler):
+    """The one job service of this server (each route below defines only its own verbs)."""
+
     @property
     def jobs(self) -> JobService:
         service = self.settings.get("workbench_jobs")
@@ -42,80 +44,86 @@ class JobsHandler(WorkbenchHandler):
             service = self.settings["workbench_jobs"] = JobService()
         return service
 
+
+class JobsHandler(JobsServiceMixin):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         limit = self.int_argument("limit", 100)
         offset = self.int_argument("offset", 0) or 0
-        jobs = self.jobs.list(state=self.get_argument("state", None), limit=limit, offset=offset)
+        state = self.get_argument("state", None)
+        jobs = await self.blocking(self.jobs.list, state=state, limit=limit, offset=offset)
         self.write_json({"jobs": [j.to_dict() for j in jobs]})
 
     @web.authenticated
-    def post(self) -> None:
-        self.write_json(self.jobs.submit(self.json_body()).to_dict(), status=201)
+    async def post(self) -> None:
+        record = await self.blocking(self.jobs.submit, self.json_body())
+        self.write_json(record.to_dict(), status=201)
 
 
-class JobHandler(JobsHandler):
+class JobHandler(JobsServiceMixin):
     @web.authenticated
-    def get(self, job_id: str) -> None:  # type: ignore[override]
-        self.write_json(self.jobs.get(job_id).to_dict())
+    async def get(self, job_id: str) -> None:
+        record = await self.blocking(self.jobs.get, job_id)
+        self.write_json(record.to_dict())
 
 
-class JobLogsHandler(JobsHandler):
+class JobLogsHandler(JobsServiceMixin):
     @web.authenticated
-    def get(self, job_id: str) -> None:  # type: ignore[override]
+    async def get(self, job_id: str) -> None:
         rank = self.int_argument("rank", None)
         tail = self.int_argument("tail", 200)
-        lines = self.jobs.logs(job_id, rank=rank, tail=tail)
+        lines = await self.blocking(lambda: list(self.jobs.logs(job_id, rank=rank, tail=tail)))
         self.write_json(
             {"lines": [{"rank": ln.rank, "stream": ln.stream, "text": ln.text} for ln in lines]}
         )
 
 
-class JobActionHandler(JobsHandler):
+class JobActionHandler(JobsServiceMixin):
     @web.authenticated
-    def post(self, job_id: str, action: str) -> None:  # type: ignore[override]
-        record = self.jobs.cancel(job_id) if action == "cancel" else self.jobs.retry(job_id)
+    async def post(self, job_id: str, action: str) -> None:
+        act = self.jobs.cancel if action == "cancel" else self.jobs.retry
+        record = await self.blocking(act, job_id)
         self.write_json(record.to_dict(), status=200 if action == "cancel" else 201)
 
 
 class ModelsHandler(WorkbenchHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         from workbench.training.models import describe_models
 
-        self.write_json({"models": describe_models()})
+        self.write_json({"models": await self.blocking(describe_models)})
 
 
 class TrackingHandler(WorkbenchHandler):
-    @property
-    def client(self) -> Any:
+    """MLflow queries: each runs on a worker thread with the store's client."""
+
+    async def query(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from workbench.tracking.client import tracking_client
 
-        return tracking_client()
+        return await self.blocking(lambda: fn(tracking_client(), *args, **kwargs))
 
 
 class ExperimentsHandler(TrackingHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         from workbench.tracking.queries import list_experiments
 
-        self.write_json({"experiments": list_experiments(self.client)})
+        self.write_json({"experiments": await self.query(list_experiments)})
 
 
 class RunsHandler(TrackingHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         from workbench.tracking.queries import search_runs
 
         experiments = self.get_arguments("experiment_id")
         if not experiments:
             raise InvalidInput("experiment_id: at least one is required")
-        order_by = self.get_arguments("order_by") or None
-        page = search_runs(
-            self.client,
+        page = await self.query(
+            search_runs,
             experiments,
             filter_string=self.get_argument("filter", ""),
-            order_by=order_by,
+            order_by=self.get_arguments("order_by") or None,
             page_size=self.int_argument("page_size", 50) or 50,
             page_token=self.get_argument("page_token", None),
         )
@@ -124,20 +132,19 @@ class RunsHandler(TrackingHandler):
 
 class MetricHistoryHandler(TrackingHandler):
     @web.authenticated
-    def get(self, run_id: str, key: str) -> None:  # type: ignore[override]
+    async def get(self, run_id: str, key: str) -> None:
         from workbench.tracking.queries import metric_history
 
-        self.write_json(
-            {"run_id": run_id, "key": key, "history": metric_history(self.client, run_id, key)}
-        )
+        history = await self.query(metric_history, run_id, key)
+        self.write_json({"run_id": run_id, "key": key, "history": history})
 
 
 class CompareHandler(TrackingHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         from workbench.tracking.queries import compare_runs
 
-        self.write_json(compare_runs(self.client, self.get_arguments("run_id")))
+        self.write_json(await self.query(compare_runs, self.get_arguments("run_id")))
 
 
 ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [

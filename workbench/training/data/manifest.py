@@ -35,7 +35,7 @@ from workbench.errors import InvalidInput, NotFound
 from workbench.training.data.arrays import ArrayDataset
 from workbench.training.data.sources import load_images
 
-FORMAT = "workbench.dataset/1"
+FORMAT: Literal["workbench.dataset/1"] = "workbench.dataset/1"
 
 
 Provenance = Literal["manual", "auto", "model"]
@@ -209,7 +209,7 @@ def manifest_dataset(
     files = [resolve_item(path.parent, item) for item in manifest.items]
     return ArrayDataset(
         load_images(files, image_size, grayscale, path),
-        np.asarray([index[i.label] for i in manifest.items], np.int64),
+        np.asarray([index[str(i.label)] for i in manifest.items], np.int64),
         list(manifest.classes),
         f"{manifest.name}@v{manifest.version}",
         {"content_hash": manifest.content_hash},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from workbench.errors import InvalidInput, NotFound
 from workbench.training.data.arrays import ArrayDataset
@@ -31,15 +32,15 @@ def synthetic(n: int, shape: tuple[int, int, int], num_classes: int, seed: int =
 
 def load_images(
     paths: list[Path], image_size: tuple[int, int] | None, grayscale: bool, where: Path
-) -> np.ndarray:
+) -> npt.NDArray[np.float32]:
     """Images as float32 (N, C, H, W) in [0, 1]; all must end up the same size."""
     from PIL import Image, UnidentifiedImageError
 
     images = []
     for path in paths:
         try:
-            with Image.open(path) as img:
-                img = img.convert("L" if grayscale else "RGB")
+            with Image.open(path) as opened:
+                img = opened.convert("L" if grayscale else "RGB")
                 if image_size is not None:
                     img = img.resize(image_size[::-1])
                 arr = np.asarray(img, dtype=np.float32) / 255.0

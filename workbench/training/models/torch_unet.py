@@ -36,4 +36,5 @@ class UNet(nn.Module):
         y = skips.pop()
         for i in reversed(range(self.depth)):
             y = self.merge[i](torch.cat([self.up[i](y), skips.pop()], dim=1))
-        return self.head(y)
+        out: torch.Tensor = self.head(y)
+        return out
