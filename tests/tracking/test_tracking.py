@@ -129,3 +129,33 @@ def test_store_statistics_are_taken_once_it_grows(wb_home: Path):
         client.create_run(exp, run_name=f"s{i}")
     assert refresh_statistics(db) and stats()[0].split()[0] == "120"
     assert len(search_runs(client, [exp], order_by=["metrics.accuracy DESC"]).runs) == 50
+
+
+def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):
+    """The lab server and a training rank may create the embedded store at the same moment;
+    MLflow's migration of a new sqlite store fails the second one unless they take turns."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    go = tmp_path / "go"
+    code = (
+        "import os, time, pathlib\n"
+        f"go = pathlib.Path({str(go)!r})\n"
+        "while not go.exists(): time.sleep(0.001)\n"
+        "from workbench.tracking.client import tracking_client\n"
+        "c = tracking_client()\n"
+        "print(len(c.search_experiments()))\n"
+    )
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "home")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    argv = [sys.executable, "-c", code]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen(argv, env=env, **pipes) for _ in range(4)]
+    time.sleep(3)  # every process has imported mlflow and waits for the go
+    go.touch()
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+        assert out.strip() == "1"  # MLflow's Default experiment, created once

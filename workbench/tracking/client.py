@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -25,7 +27,8 @@ def tracking_client(settings: Settings | None = None) -> MlflowClient:
         settings.ensure_home()
         settings.mlflow_db_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        with store_creation_lock(settings.mlflow_db_path):
+            client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     except MlflowException as exc:
         raise ServiceUnavailable(
             f"MLflow store {settings.mlflow_tracking_uri} is unusable: {exc.message}"
@@ -33,6 +36,26 @@ def tracking_client(settings: Settings | None = None) -> MlflowClient:
     if settings.mlflow_db_path is not None:
         refresh_statistics(settings.mlflow_db_path)
     return client
+
+
+_thread_lock = threading.Lock()
+
+
+@contextmanager
+def store_creation_lock(db: Path | None) -> Iterator[None]:
+    """Serialize opening the embedded store across processes and threads: MLflow creates
+    and migrates a new sqlite store on first open, and two processes doing that at once
+    (the lab server and a training rank on a fresh home) fail the second migration."""
+    if db is None:
+        yield
+        return
+    lock_path = db.with_name(f".{db.name}.lock")
+    with _thread_lock, open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def refresh_statistics(db: Path, *, growth: float = 2.0, floor: int = 50) -> bool:
