@@ -19,6 +19,7 @@ import numpy.typing as npt
 from workbench.errors import InvalidInput
 from workbench.labeling.active import select_batch, uncertainty
 from workbench.labeling.autolabel import MIN_PER_CLASS, fit_autolabeler
+from workbench.labeling.client import LabelStudioClient
 from workbench.labeling.export import AUTO_PREFIX
 from workbench.labeling.label_errors import rank_label_errors
 from workbench.labeling.predict import (
@@ -96,12 +97,17 @@ class Assistant:
         ids = self.tasks.ids[todo]
         rows = prediction_rows(ids, probs, self.record.classes, version, strategy)
         created = upload_predictions(self.client, self.record, rows, version, self.progress)
-        path = self.cache_dir / "predictions" / f"{self.record.id}.npz"
+        path = self._predictions_path
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp.npz")
         np.savez(tmp, ids=ids, probs=probs, version=np.asarray(version))
         os.replace(tmp, path)
         return created
+
+    @property
+    def _predictions_path(self) -> Path:
+        """Where the probabilities behind the latest uploaded predictions are kept."""
+        return self.cache_dir / "predictions" / f"{self.record.id}.npz"
 
     def _per_class(self, probs: npt.NDArray[np.float64]) -> dict[str, int]:
         counts = np.bincount(probs.argmax(axis=1), minlength=len(self.record.classes))
@@ -113,7 +119,7 @@ class Assistant:
 
     def latest_probabilities(self) -> tuple[npt.NDArray[np.float64], str] | None:
         """Probabilities of the latest predictions for the tasks unlabeled now, if any."""
-        path = self.cache_dir / "predictions" / f"{self.record.id}.npz"
+        path = self._predictions_path
         if not path.is_file():
             return None
         with np.load(path) as stored:
@@ -158,30 +164,6 @@ class Assistant:
     def _rel(self, i: int) -> str:
         return self.tasks.paths[i].relative_to(self.record.root).as_posix()
 
-    def accept(self, min_confidence: float = 0.0) -> dict[str, Any]:
-        """Turn the project's current predictions on unlabeled tasks into annotations."""
-        if not 0.0 <= min_confidence <= 1.0:
-            raise InvalidInput(f"min_confidence must be in [0, 1], got {min_confidence}")
-        version = self.client.project(self.record.id).get("model_version")
-        if not version:
-            raise InvalidInput(f"project {self.record.title} has no predictions to accept yet")
-        accepted = kept = 0
-        for task in self.client.iter_tasks(self.record.id):
-            if any(not a.get("was_cancelled") for a in task.get("annotations") or []):
-                continue
-            mine = [p for p in task.get("predictions") or [] if p.get("model_version") == version]
-            if not mine:
-                continue
-            prediction = max(mine, key=lambda p: p.get("id") or 0)
-            region = (prediction.get("result") or [{}])[0]
-            if float(region.get("score", prediction.get("score") or 0.0)) < min_confidence:
-                kept += 1
-                continue
-            self.client.create_annotation(task["id"], prediction["result"], prediction["id"])
-            accepted += 1
-        return {"project": self.record.id, "model_version": version, "accepted": accepted,
-                "below_threshold": kept}  # fmt: skip
-
     def label_errors(self, top: int = 50, view: bool = True) -> dict[str, Any]:
         """Labeled tasks whose label is probably wrong (cleanlab), optionally as a view."""
         index, labels = self._labeled()
@@ -192,18 +174,44 @@ class Assistant:
             )
         suspects = rank_label_errors(self.tasks.features[index], labels, self.record.classes,
                                      top=top)  # fmt: skip
+        task_ids = [int(self.tasks.ids[index[s.index]]) for s in suspects]
         rows = [
-            {"task": int(self.tasks.ids[index[s.index]]), "path": self._rel(index[s.index]),
-             "given": s.given_label, "suggested": s.suggested_label,
-             "self_confidence": round(s.self_confidence, 6)}
-            for s in suspects
+            {"task": task, "path": self._rel(index[s.index]), "given": s.given_label,
+             "suggested": s.suggested_label, "self_confidence": round(s.self_confidence, 6)}
+            for task, s in zip(task_ids, suspects, strict=True)
         ]  # fmt: skip
         made = None
         if view and rows:
-            made = self.client.create_view(
-                self.record.id, f"Label errors ({len(rows)})", [int(str(r["task"])) for r in rows]
-            )
+            made = self.client.create_view(self.record.id, f"Label errors ({len(rows)})", task_ids)
         url = f"{self.client.url}/projects/{self.record.id}/data"
         return {"project": self.record.id, "suspects": rows,
                 "view": made["id"] if made else None,
                 "url": f"{url}?tab={made['id']}" if made else url}  # fmt: skip
+
+
+def accept_predictions(
+    client: LabelStudioClient, record: ProjectRecord, min_confidence: float = 0.0
+) -> dict[str, Any]:
+    """Turn the project's current predictions on unlabeled tasks into annotations (needs
+    neither features nor a model: it reads the predictions Label Studio holds)."""
+    if not 0.0 <= min_confidence <= 1.0:
+        raise InvalidInput(f"min_confidence must be in [0, 1], got {min_confidence}")
+    version = client.project(record.id).get("model_version")
+    if not version:
+        raise InvalidInput(f"project {record.title} has no predictions to accept yet")
+    accepted = kept = 0
+    for task in client.iter_tasks(record.id):
+        if any(not a.get("was_cancelled") for a in task.get("annotations") or []):
+            continue
+        mine = [p for p in task.get("predictions") or [] if p.get("model_version") == version]
+        if not mine:
+            continue
+        prediction = max(mine, key=lambda p: p.get("id") or 0)
+        region = (prediction.get("result") or [{}])[0]
+        if float(region.get("score", prediction.get("score") or 0.0)) < min_confidence:
+            kept += 1
+            continue
+        client.create_annotation(task["id"], prediction["result"], prediction["id"])
+        accepted += 1
+    return {"project": record.id, "model_version": version, "accepted": accepted,
+            "below_threshold": kept}  # fmt: skip

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from workbench.errors import InvalidInput, NotFound
 from workbench.labeling.active import confidence_score
 from workbench.labeling.client import LabelStudioClient
-from workbench.labeling.projects import ProjectRecord
+from workbench.labeling.projects import ProjectRecord, choice_region
 from workbench.progress import bar
 
 UPLOAD_BATCH = 2000
@@ -39,10 +39,7 @@ def prediction_rows(
     best = probs.argmax(axis=1)
     rows = []
     for task, k, score, p in zip(task_ids, best, scores, probs.max(axis=1), strict=True):
-        region = {
-            "from_name": "label", "to_name": "image", "type": "choices",
-            "value": {"choices": [classes[int(k)]]}, "score": round(float(p), 6),
-        }  # fmt: skip
+        region = {**choice_region(classes[int(k)]), "score": round(float(p), 6)}
         rows.append({"task": int(task), "model_version": model_version,
                      "score": round(float(score), 6), "result": [region]})  # fmt: skip
     return rows

@@ -29,16 +29,23 @@ FROM_NAME = {"classification": "label", "boxes": "bbox"}
 RESULT_TYPE = {"classification": "choices", "boxes": "rectanglelabels"}
 
 
+def choice_region(label: str) -> dict[str, Any]:
+    """One class as a Label Studio result region (annotations and predictions alike)."""
+    return {"from_name": FROM_NAME["classification"], "to_name": "image",
+            "type": RESULT_TYPE["classification"], "value": {"choices": [label]}}  # fmt: skip
+
+
 def label_config(template: Template, classes: list[str]) -> str:
     """Label Studio's labeling config; tag names match :data:`FROM_NAME` and ``image``."""
     if not classes:
         raise InvalidInput("a labeling project needs at least one class (--classes a,b)")
     values = "".join(f"<{'Choice' if template == 'classification' else 'Label'} "
                      f"value={quoteattr(c)}/>" for c in classes)  # fmt: skip
+    name = FROM_NAME[template]
     if template == "classification":
-        control = f'<Choices name="label" toName="image" choice="single">{values}</Choices>'
+        control = f'<Choices name="{name}" toName="image" choice="single">{values}</Choices>'
     else:
-        control = f'<RectangleLabels name="bbox" toName="image">{values}</RectangleLabels>'
+        control = f'<RectangleLabels name="{name}" toName="image">{values}</RectangleLabels>'
     return f'<View><Image name="image" value="$image"/>{control}</View>'
 
 
@@ -145,21 +152,14 @@ class Projects:
         progress: bool = True,
     ) -> tuple[ProjectRecord, ImportResult]:
         """A project over ``images``; its class folders become classes and annotations."""
-        if not 3 <= len(title) <= 50:
-            raise InvalidInput(f"project title {title!r}: 3 to 50 characters")
-        if any(r.title == title for r in self.book.all()):
-            raise InvalidInput(f"a labeling project named {title!r} exists: pick another title")
+        self._check_title(title)
         root = check_under_root(self.files_root, images)
         scanned, skipped = scan_images(root)
         found = sorted({s.label for s in scanned if s.label is not None})
         names = list(dict.fromkeys([*(classes or []), *found]))
         if template == "boxes" and found:
             raise InvalidInput(f"{root}: a boxes project takes a flat folder (no class folders)")
-        config = label_config(template, names)
-        made = self.client.create_project(title=title, label_config=config)
-        record = ProjectRecord(made["id"], title, template, names, str(root))
-        self.book.save(record)
-        self.client.add_local_storage(record.id, str(root), f"{title} images")
+        record = self._open(title, template, names, root, None, f"{title} images")
         return record, self._import(record, scanned, skipped, progress)
 
     def create_from_dataset(
@@ -171,19 +171,31 @@ class Projects:
             raise InvalidInput(f"dataset {manifest.ref}: only classification versions re-open")
         folder = registry.manifest_path(manifest.ref).parent
         root = check_under_root(self.files_root, folder / "objects")
-        if any(r.title == title for r in self.book.all()):
-            raise InvalidInput(f"a labeling project named {title!r} exists: pick another title")
-        made = self.client.create_project(title=title, label_config=label_config(
-            "classification", manifest.classes))  # fmt: skip
-        record = ProjectRecord(made["id"], title, "classification", manifest.classes,
-                               str(root), manifest.ref)  # fmt: skip
-        self.book.save(record)
-        self.client.add_local_storage(record.id, str(root), f"{manifest.ref} images")
+        self._check_title(title)
+        record = self._open(title, "classification", manifest.classes, root, manifest.ref,
+                            f"{manifest.ref} images")  # fmt: skip
         scanned = [
             ScannedImage(folder / item.file, item.key, item.sha256, item.label)
             for item in manifest.items
         ]
         return record, self._import(record, scanned, [], progress)
+
+    def _check_title(self, title: str) -> None:
+        if not 3 <= len(title) <= 50:
+            raise InvalidInput(f"project title {title!r}: 3 to 50 characters")
+        if any(r.title == title for r in self.book.all()):
+            raise InvalidInput(f"a labeling project named {title!r} exists: pick another title")
+
+    def _open(
+        self, title: str, template: Template, classes: list[str], root: Path,
+        dataset: str | None, storage_title: str,
+    ) -> ProjectRecord:  # fmt: skip
+        """The Label Studio project, its record, and the storage that serves its images."""
+        made = self.client.create_project(title=title, label_config=label_config(template, classes))
+        record = ProjectRecord(made["id"], title, template, classes, str(root), dataset)
+        self.book.save(record)
+        self.client.add_local_storage(record.id, str(root), storage_title)
+        return record
 
     def reimport(self, ref: str | int, progress: bool = True) -> ImportResult:
         """Import images added to the project's folder since; known content is skipped."""
@@ -246,9 +258,7 @@ class Projects:
             data["wb_source"] = image.source
         task: dict[str, Any] = {"data": data}
         if image.label is not None:
-            value = {"choices": [image.label]}
-            result = {"from_name": "label", "to_name": "image", "type": "choices", "value": value}
-            task["annotations"] = [{"result": [result]}]
+            task["annotations"] = [{"result": [choice_region(image.label)]}]
         return task
 
     def index(self, record: ProjectRecord) -> TaskIndex:

@@ -11,7 +11,7 @@ from typing import Any
 
 from workbench.config import Settings, get_settings
 from workbench.errors import InvalidInput, ServiceUnavailable
-from workbench.labeling.assist import Assistant
+from workbench.labeling.assist import Assistant, accept_predictions
 from workbench.labeling.autolabel import MIN_PER_CLASS
 from workbench.labeling.client import LabelStudioClient
 from workbench.labeling.export import export_project
@@ -84,9 +84,6 @@ class LabelingService:
         projects = self.projects
         return projects.summary(projects.find(project))
 
-    def record(self, project: str) -> ProjectRecord:
-        return self.projects.find(project)
-
     # the model in the loop
     def assistant(self, project: str, progress: bool = True) -> Assistant:
         assert self.settings.labelstudio_data_dir is not None
@@ -118,7 +115,7 @@ class LabelingService:
         return self.assistant(project, progress=False).next_batch(n, strategy)
 
     def accept(self, project: str, min_confidence: float = 0.0) -> dict[str, Any]:
-        return self.assistant(project, progress=False).accept(min_confidence)
+        return accept_predictions(self.client(), self.projects.find(project), min_confidence)
 
     def label_errors(self, project: str, top: int = 50, view: bool = True) -> dict[str, Any]:
         return self.assistant(project, progress=False).label_errors(top, view)
