@@ -7,12 +7,15 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 from jupyter_server.base.handlers import APIHandler
 
 from workbench.errors import InvalidInput, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.server.operations import Operations
 
 T = TypeVar("T")
 
@@ -74,14 +77,19 @@ class WorkbenchHandler(APIHandler):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
-    def start_operation(self, kind: str, work: Callable[[], Any]) -> None:
-        """Answer 202 with a background operation that runs ``work``; the UI polls it."""
+    @property
+    def operations(self) -> Operations:
+        """This server's background operations (made on first use)."""
         from workbench.server.operations import Operations
 
         ops = self.settings.get("workbench_operations")
         if ops is None:
             ops = self.settings["workbench_operations"] = Operations()
-        op = ops.submit(kind, work)
+        return ops
+
+    def start_operation(self, kind: str, work: Callable[[], Any]) -> None:
+        """Answer 202 with a background operation that runs ``work``; the UI polls it."""
+        op = self.operations.submit(kind, work)
         self.set_header("Location", f"{self.base_url}workbench/api/operations/{op.id}")
         self.write_json(op.to_dict(), status=202)
 

@@ -165,10 +165,7 @@ class DatasetDiffHandler(LabelingHandler):
 class OperationHandler(WorkbenchHandler):
     @web.authenticated
     def get(self, op_id: str) -> None:
-        from workbench.server.operations import Operations
-
-        ops = self.settings.setdefault("workbench_operations", Operations())
-        self.write_json(ops.get(op_id).to_dict())
+        self.write_json(self.operations.get(op_id).to_dict())
 
 
 ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [
