@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import mlflow
@@ -103,11 +104,12 @@ def test_a_run_shorter_than_one_sampling_interval_still_gets_system_metrics(wb_h
     assert "system/system_memory_usage_megabytes" in run.data.metrics
 
 
-def test_store_statistics_are_taken_once_it_grows(wb_home: Path):
+def test_store_statistics_are_taken_when_runs_end_not_per_request(wb_home: Path):
     import sqlite3
 
     from workbench.config import get_settings
     from workbench.tracking.client import experiment_id, refresh_statistics
+    from workbench.tracking.runs import RunLogger
 
     db = get_settings().mlflow_db_path
     assert db is not None
@@ -120,15 +122,38 @@ def test_store_statistics_are_taken_once_it_grows(wb_home: Path):
         with sqlite3.connect(db) as con:
             return con.execute("SELECT stat FROM sqlite_stat1 WHERE tbl='runs'").fetchone()
 
+    tracking_client()  # a request's client reads, it never writes the store
     with pytest.raises(sqlite3.OperationalError, match="no such table: sqlite_stat1"):
-        stats()  # 60 runs, nobody asked yet
-    tracking_client()  # every client checks
-    assert stats()[0].split()[0] == "60"
+        stats()
+    with RunLogger("grow", "last"):
+        pass  # a run that ends refreshes them
+    assert stats()[0].split()[0] == "61"
     assert not refresh_statistics(db)  # not grown since
-    for i in range(60):
+    for i in range(61):  # twice the runs it last saw
         client.create_run(exp, run_name=f"s{i}")
-    assert refresh_statistics(db) and stats()[0].split()[0] == "120"
+    assert refresh_statistics(db) and stats()[0].split()[0] == "122"
     assert len(search_runs(client, [exp], order_by=["metrics.accuracy DESC"]).runs) == 50
+
+
+def test_fluent_tracking_uri_leaves_the_process_as_it_found_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import mlflow
+    from mlflow.tracking import is_tracking_uri_set
+
+    from workbench.tracking.client import fluent_tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    uri = f"sqlite:///{tmp_path / 'a.db'}"
+    with fluent_tracking_uri(uri):
+        assert mlflow.get_tracking_uri() == uri
+    assert not is_tracking_uri_set() and "MLFLOW_TRACKING_URI" not in os.environ
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    with fluent_tracking_uri(uri):
+        assert mlflow.get_tracking_uri() == uri
+    assert mlflow.get_tracking_uri() == "sqlite:///elsewhere.db"
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///elsewhere.db"
 
 
 def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):
@@ -141,19 +166,26 @@ def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):
 
     go = tmp_path / "go"
     code = (
-        "import os, time, pathlib\n"
-        f"go = pathlib.Path({str(go)!r})\n"
-        "while not go.exists(): time.sleep(0.001)\n"
+        "import os, sys, time, pathlib\n"
+        "import mlflow\n"
         "from workbench.tracking.client import tracking_client\n"
+        f"go = pathlib.Path({str(go)!r})\n"
+        f"pathlib.Path({str(tmp_path)!r}, 'ready-' + sys.argv[1]).touch()\n"
+        "while not go.exists(): time.sleep(0.001)\n"
         "c = tracking_client()\n"
         "print(len(c.search_experiments()))\n"
     )
     env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "home")}
     env.pop("MLFLOW_TRACKING_URI", None)
-    argv = [sys.executable, "-c", code]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    procs = [subprocess.Popen(argv, env=env, **pipes) for _ in range(4)]
-    time.sleep(3)  # every process has imported mlflow and waits for the go
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(i)], env=env, **pipes) for i in range(4)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 4:  # all imported, all waiting for the go
+        assert time.monotonic() < deadline, "the processes never got ready"
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.01)
     go.touch()
     for proc in procs:
         out, err = proc.communicate(timeout=120)

@@ -33,8 +33,6 @@ def tracking_client(settings: Settings | None = None) -> MlflowClient:
         raise ServiceUnavailable(
             f"MLflow store {settings.mlflow_tracking_uri} is unusable: {exc.message}"
         ) from exc
-    if settings.mlflow_db_path is not None:
-        refresh_statistics(settings.mlflow_db_path)
     return client
 
 
@@ -56,6 +54,14 @@ def store_creation_lock(db: Path | None) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def refresh_store_statistics(settings: Settings | None = None) -> bool:
+    """:func:`refresh_statistics` for the configured store when it is the embedded sqlite
+    one; called off the request path: when ``workbench lab`` starts and when a run ends."""
+    settings = settings or get_settings()
+    db = settings.mlflow_db_path
+    return db is not None and refresh_statistics(db)
 
 
 def refresh_statistics(db: Path, *, growth: float = 2.0, floor: int = 50) -> bool:
@@ -112,13 +118,17 @@ def fluent_tracking_uri(uri: str) -> Iterator[None]:
     """MLflow's fluent API (``start_run``, ``log_model``, ``register_model``...) on ``uri``
     for this block only: the process-wide URI and ``MLFLOW_TRACKING_URI`` come back after."""
     import mlflow
-    from mlflow.tracking._tracking_service import utils
+    from mlflow.tracking import is_tracking_uri_set
 
-    saved_uri, saved_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+    saved_uri = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(saved_uri)  # type: ignore[arg-type]  # None: back to the env
-        if saved_env is not None:
+        # None is set_tracking_uri's documented "unset" (it clears the variable too)
+        mlflow.set_tracking_uri(saved_uri)  # type: ignore[arg-type]
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
             os.environ["MLFLOW_TRACKING_URI"] = saved_env

@@ -9,8 +9,6 @@ import pytest
 
 from tests.engine.case_report import passed_cases
 
-pytest.importorskip("tensorflow")
-
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("ranks", [2, 3])

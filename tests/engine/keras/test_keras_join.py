@@ -7,8 +7,6 @@ import pytest
 
 from tests.engine.case_report import passed_cases
 
-pytest.importorskip("tensorflow")
-
 CASES = """
 import tensorflow as tf
 import workbench.engine.keras as hvd

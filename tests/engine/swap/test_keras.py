@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
+import keras  # pinned: a broken install fails here, it is not skipped
+import tensorflow as tf
 
-from workbench.engine.swap import SwapPolicy  # noqa: E402
-from workbench.engine.swap.keras import KerasSwapper, SwapCallback, swappable  # noqa: E402
+from workbench.engine.swap import SwapPolicy
+from workbench.engine.swap.keras import KerasSwapper, SwapCallback, swappable
 
 X = np.random.RandomState(0).randn(32, 16, 16, 3).astype("float32")
 Y = np.random.RandomState(1).randint(0, 10, 32)
