@@ -41,7 +41,7 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
     ("env-reserved", {"env": {"OMPI_MCA_btl": "self"}}, "env: OMPI_MCA_btl is set by the launcher"),
     ("name-invalid", {"name": "Bad Name!"}, "name: String should match pattern"),
     ("name-too-long", {"name": "a" * 40}, "name: String should match pattern"),
-    ("entry-kind", {"entry": {"kind": "binary", "path": "x"}}, "entry: Input tag 'binary'"),
+    ("entry-kind", {"entry": {"kind": "binary", "path": "x"}}, "entry.kind: Input tag 'binary'"),
     ("entry-no-kind", {"entry": {"path": "allreduce.py"}}, "entry.kind: Field required"),
     ("typo-field", {"rank": 2}, "rank: Extra inputs are not permitted"),
     ("ranks-per-node", {"ranks": 4, "ranks_per_node": 3}, "ranks_per_node: must divide ranks"),

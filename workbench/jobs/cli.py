@@ -273,6 +273,7 @@ def select(
 
     from workbench.jobs.selection import select_with_jobs
     from workbench.training.selection import SelectionSpec
+    from workbench.validation import invalid_input
 
     with exit_on_errors("job spec"):
         try:
@@ -283,9 +284,7 @@ def select(
         except (yaml.YAMLError, TypeError) as exc:
             raise InvalidInput(f"selection spec {spec_file}: not a YAML mapping ({exc})") from exc
         except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "spec"
-            raise InvalidInput(f"selection spec {spec_file}: {where}: {first['msg']}") from exc
+            raise invalid_input(exc, f"selection spec {spec_file}") from None
         with console.status(f"study {spec.name}: starting") as status:
             result, best_run = select_with_jobs(
                 spec,

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from workbench.errors import InvalidInput
 from workbench.jobs.backends import backend_names
+from workbench.validation import problems
 
 MAX_RANKS = 1024
 MAX_TIMEOUT_S = 30 * 24 * 3600
@@ -247,33 +248,8 @@ def parse_spec(data: Mapping[str, Any] | JobSpec) -> JobSpec:
         raise InvalidSpec([f"spec: must be a mapping of fields (got {type(data).__name__})"])
     try:
         return JobSpec.model_validate(dict(data))
-    except pydantic.ValidationError as exc:
-        raise InvalidSpec([_describe(err) for err in exc.errors()]) from None
+    except pydantic.ValidationError as exc:  # env values may hold secrets: never shown
+        raise InvalidSpec(problems(exc, tags=_ENTRY_TAGS, hidden={"env"})) from None
 
 
-_ENTRY_TAGS = {"script", "module", "training"}
-
-
-def _describe(err: Any) -> str:
-    loc = [str(part) for part in err["loc"]]
-    if len(loc) > 1 and loc[0] == "entry" and loc[1] in _ENTRY_TAGS:
-        del loc[1]  # the discriminator's tag is not a field the user wrote
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if loc[-1:] == ["[key]"]:  # a bad key of a mapping (env)
-        message = f"key {loc[-2]!r}: {message}"
-        loc = loc[:-2]
-    if err["type"] == "union_tag_not_found":
-        loc.append("kind")
-        message = f"Field required (one of {', '.join(sorted(_ENTRY_TAGS))})"
-    field = ".".join(loc) if loc else "spec"
-    if ":" in message.split(" ", 1)[0]:  # model-level message already starts with its field
-        return message
-    value = err.get("input")
-    shown = "" if loc[:1] == ["env"] else _shown(value)  # env values may hold secrets
-    return f"{field}: {message}{shown}"
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 60):
-        return f" (got {value!r})"
-    return ""
+_ENTRY_TAGS = {"entry": ("script", "module", "training")}

@@ -13,6 +13,7 @@ import pydantic
 from jupyter_server.base.handlers import APIHandler
 
 from workbench.errors import InvalidInput, WorkbenchError
+from workbench.validation import invalid_input
 
 if TYPE_CHECKING:
     from workbench.server.operations import Operations
@@ -49,6 +50,8 @@ class WorkbenchHandler(APIHandler):
         if exc is None or status_for(exc) is None:
             super().write_error(status_code, **kwargs)
             return
+        if isinstance(exc, pydantic.ValidationError):
+            exc = invalid_input(exc, "invalid request", root="body")
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"message": str(exc), "reason": type(exc).__name__}))
 

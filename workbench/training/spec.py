@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import InvalidInput, NotFound
 from workbench.training.models import get_model_entry
+from workbench.validation import invalid_input
 
 
 class _Model(BaseModel):
@@ -96,10 +97,7 @@ def parse_spec(raw: dict[str, Any]) -> TrainingSpec:
     try:
         return TrainingSpec.model_validate(raw)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidInput(f"training spec: {problems}") from exc
+        raise invalid_input(exc, "training spec") from None
 
 
 def load_spec(path: Path) -> TrainingSpec:

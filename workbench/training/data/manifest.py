@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from workbench.errors import InvalidInput, NotFound
 from workbench.training.data.arrays import ArrayDataset
 from workbench.training.data.sources import load_images
+from workbench.validation import invalid_input
 
 FORMAT: Literal["workbench.dataset/1"] = "workbench.dataset/1"
 
@@ -145,9 +146,9 @@ def load_manifest(path: Path, *, verify_files: bool = True) -> Manifest:
     try:
         manifest = Manifest.model_validate_json(path.read_bytes())
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise InvalidInput(f"corrupt dataset manifest {path}: {where}: {first['msg']}") from exc
+        raise invalid_input(
+            exc, f"corrupt dataset manifest {path}", root="manifest", first_only=True
+        ) from None
     if content_hash(manifest.classes, manifest.items) != manifest.content_hash:
         raise InvalidInput(
             f"corrupt dataset manifest {path}: content_hash does not match its items"

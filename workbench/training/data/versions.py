@@ -35,6 +35,7 @@ from workbench.training.data.manifest import (
     load_manifest,
     save_manifest,
 )
+from workbench.validation import invalid_input
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 _REF = re.compile(rf"^(?P<name>{NAME_PATTERN})(@v(?P<version>[1-9][0-9]*))?$")
@@ -167,7 +168,7 @@ class DatasetRegistry:
                     created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 )  # fmt: skip
             except pydantic.ValidationError as exc:
-                raise InvalidInput(f"dataset {name}: {exc.errors()[0]['msg']}") from exc
+                raise invalid_input(exc, f"dataset {name}", first_only=True) from None
             path = folder / f"v{version}.json"
             try:
                 save_manifest(path, manifest, exclusive=True)

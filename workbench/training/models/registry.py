@@ -15,7 +15,8 @@ from typing import Any
 
 import pydantic
 
-from workbench.errors import InvalidInput, NotFound
+from workbench.errors import NotFound
+from workbench.validation import invalid_input
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,7 @@ class ModelEntry:
         try:
             return self.params.model_validate(hparams)
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'hyper-parameters'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise InvalidInput(f"model {self.name!r}: {problems}") from exc
+            raise invalid_input(exc, f"model {self.name!r}", root="hyper-parameters") from None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
