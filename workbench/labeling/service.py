@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings, get_settings
-from workbench.errors import InvalidInput, ServiceUnavailable
+from workbench.errors import InvalidInput, NotFound, ServiceUnavailable
+from workbench.labeling.active import UNCERTAINTY_STRATEGIES
 from workbench.labeling.assist import Assistant, accept_predictions
 from workbench.labeling.autolabel import MIN_PER_CLASS
 from workbench.labeling.client import LabelStudioClient
@@ -80,6 +81,25 @@ class LabelingService:
     def import_images(self, project: str, progress: bool = True) -> ImportResult:
         return self.projects.reimport(project, progress)
 
+    def check_project(self, project: str) -> None:
+        """NotFound for a project the workbench did not make, without asking Label Studio
+        (so a typo answers 404 at once, also while Label Studio is stopped)."""
+        text = project.strip()
+        if text.isdigit():
+            self.book.get(int(text))
+        elif not any(r.title == text for r in self.book.all()):
+            raise NotFound(f"no labeling project named {text!r}")
+
+    @staticmethod
+    def check_predict(model: str | None, auto: bool, strategy: str) -> None:
+        """The arguments of :meth:`predict`, checked before any work starts."""
+        if auto == (model is not None):
+            raise InvalidInput("predict needs exactly one of --auto or --model NAME[@VERSION]")
+        if strategy not in UNCERTAINTY_STRATEGIES:
+            raise InvalidInput(
+                f"strategy: one of {', '.join(UNCERTAINTY_STRATEGIES)} (got {strategy!r})"
+            )
+
     def project(self, project: str) -> dict[str, Any]:
         projects = self.projects
         return projects.summary(projects.find(project))
@@ -102,8 +122,7 @@ class LabelingService:
         progress: bool = True,
     ) -> dict[str, Any]:
         """Pre-label the unlabeled tasks: with the auto-labeler or a registered model."""
-        if auto == (model is not None):
-            raise InvalidInput("predict needs exactly one of --auto or --model NAME[@VERSION]")
+        self.check_predict(model, auto, strategy)
         assistant = self.assistant(project, progress)
         if model is not None:
             return assistant.predict_with_model(model, self.settings.mlflow_tracking_uri, strategy)

@@ -100,6 +100,8 @@ class WorkbenchHandler(APIHandler):
         """A path from a request, relative to the server's root, that may not leave it."""
         if not isinstance(raw, str) or not raw.strip():
             raise InvalidInput(f"{what}: a path relative to the Jupyter root is required")
+        if "\x00" in raw:
+            raise InvalidInput(f"{what}: a path may not contain NUL bytes")
         root = Path(self.settings["server_root_dir"]).expanduser().resolve()
         path = (root / raw.strip()).resolve()
         if not path.is_relative_to(root):

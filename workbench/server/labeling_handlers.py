@@ -100,13 +100,17 @@ class ProjectsHandler(LabelingHandler):
 class ProjectHandler(LabelingHandler):
     @web.authenticated
     async def get(self, project: str) -> None:
-        self.write_json(await self.blocking(self.labeling.project, project))
+        service = self.labeling
+        await self.blocking(service.check_project, project)
+        self.write_json(await self.blocking(service.project, project))
 
 
 class ProjectActionHandler(LabelingHandler):
     @web.authenticated
     async def post(self, project: str, action: str) -> None:
-        work = self._work(project, action, self.body(), self.labeling)
+        service = self.labeling
+        work = self._work(project, action, self.body(), service)
+        await self.blocking(service.check_project, project)
         self.start_operation(f"labeling.{action}", work)
 
     def _work(
@@ -116,10 +120,12 @@ class ProjectActionHandler(LabelingHandler):
         if action == "import":
             return functools.partial(service.import_images, project, progress=False)
         if action == "predict":
+            model, auto = field("model", str, None), bool(field("auto", bool, False))
+            strategy = field("strategy", str, "least-confidence")
+            service.check_predict(model, auto, strategy)
             return functools.partial(
-                service.predict, project, model=field("model", str, None),
-                auto=bool(field("auto", bool, False)), min_per_class=field("min_per_class", int, 5),
-                strategy=field("strategy", str, "least-confidence"), progress=False,
+                service.predict, project, model=model, auto=auto, strategy=strategy,
+                min_per_class=field("min_per_class", int, 5), progress=False,
             )  # fmt: skip
         if action == "accept":
             threshold = field("min_confidence", (int, float), 0.0)
@@ -138,7 +144,9 @@ class NextHandler(LabelingHandler):
     async def get(self, project: str) -> None:
         n = self.int_argument("n", 20) or 20
         strategy = self.get_argument("strategy", "least-confidence")
-        self.write_json(await self.blocking(self.labeling.next_batch, project, n, strategy))
+        service = self.labeling
+        await self.blocking(service.check_project, project)
+        self.write_json(await self.blocking(service.next_batch, project, n, strategy))
 
 
 class DatasetsHandler(LabelingHandler):

@@ -102,6 +102,8 @@ def search_runs(
 def metric_history(client: MlflowClient, run_id: str, key: str) -> list[dict[str, float]]:
     try:
         history = client.get_metric_history(run_id, key)
+        if not history:
+            client.get_run(run_id)  # an unknown run is a 404, not an empty history
     except MlflowException as exc:
         raise NotFound(f"run {run_id}: {exc.message}") from exc
     return [{"step": m.step, "value": m.value, "timestamp": m.timestamp} for m in history]
