@@ -7,4 +7,12 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext workbench``: the ``%wb`` and ``%%wb distributed`` magics."""
+    from workbench.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+__all__ = ["__version__", "load_ipython_extension"]

@@ -132,3 +132,22 @@ def compare_runs(client: MlflowClient, run_ids: list[str]) -> dict[str, Any]:
         "params": table("params"),
         "metrics": table("metrics"),
     }
+
+
+def experiment_runs(
+    client: MlflowClient,
+    experiment: str,
+    *,
+    filter_string: str = "",
+    order_by: list[str] | None = None,
+    page_size: int = 50,
+) -> RunPage:
+    """The first page of runs of the experiment named ``experiment``."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = ", ".join(e["name"] for e in list_experiments(client)) or "none yet"
+        raise NotFound(f"no experiment named {experiment!r} (experiments: {names})")
+    return search_runs(
+        client, [found.experiment_id], filter_string=filter_string, order_by=order_by,
+        page_size=page_size,
+    )  # fmt: skip

@@ -1,0 +1,165 @@
+"""The ``%wb`` commands: one argparse sub-parser each, whose ``run`` calls one service."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+
+class ArgumentError(Exception):
+    """Bad arguments: the message holds the command's usage and what was wrong."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentError(f"{self.format_usage()}{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise ArgumentError(message or self.format_help())  # --help: the help, as the message
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str] | None) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _distributed(args: argparse.Namespace, cell: str | None, namespace: dict[str, Any]) -> None:
+    from workbench.magics.distributed import DistributedCell, run_cell
+
+    spec = DistributedCell(cell or "", args.ranks, args.inputs, args.outputs, args.timeout)
+    namespace.update(run_cell(spec, namespace))
+
+
+def _jobs(args: argparse.Namespace, **_: Any) -> Any:
+    from workbench.jobs.service import JobService
+
+    jobs = JobService().list(state=args.state, limit=args.limit)
+    columns = ["id", "name", "backend", "state", "ranks", "attempt", "reason", "created_at"]
+    return _frame([j.to_dict() for j in jobs], columns)
+
+
+def _logs(args: argparse.Namespace, **_: Any) -> None:
+    from workbench.jobs.service import JobService
+
+    for line in JobService().logs(args.job, rank=args.rank, tail=args.tail, follow=args.follow):
+        print(line, flush=args.follow)
+
+
+def _cancel(args: argparse.Namespace, **_: Any) -> dict[str, Any]:
+    from workbench.jobs.service import JobService
+
+    return JobService().cancel(args.job).to_dict()
+
+
+def _runs(args: argparse.Namespace, **_: Any) -> Any:
+    from workbench.tracking.client import tracking_client
+    from workbench.tracking.queries import experiment_runs
+
+    page = experiment_runs(
+        tracking_client(), args.experiment, filter_string=args.filter,
+        order_by=args.order_by or None, page_size=args.limit,
+    )  # fmt: skip
+    rows = [
+        {"run_id": r["run_id"], "run_name": r["run_name"], "status": r["status"],
+         **{f"params.{k}": v for k, v in r["params"].items()},
+         **{f"metrics.{k}": v for k, v in r["metrics"].items()}}
+        for r in page.runs
+    ]  # fmt: skip
+    keys = {key for row in rows for key in row if "." in key}
+    columns = sorted(keys, key=lambda k: (k.startswith("metrics."), k))  # params, then metrics
+    return _frame(rows, ["run_id", "run_name", "status", *columns])
+
+
+def _datasets(args: argparse.Namespace, **_: Any) -> Any:
+    from workbench.labeling.service import LabelingService
+
+    rows = [
+        {"name": d["name"], "versions": len(d["versions"]), "latest": d["latest"]["ref"],
+         "items": d["latest"]["items"], "classes": ", ".join(d["latest"]["classes"])}
+        for d in LabelingService().datasets()
+    ]  # fmt: skip
+    return _frame(rows, ["name", "versions", "latest", "items", "classes"])
+
+
+def _doctor(args: argparse.Namespace, **_: Any) -> Any:
+    from workbench.doctor import run_checks
+
+    return _frame([c.as_dict() for c in run_checks()], ["name", "ok", "required", "detail"])
+
+
+def _label(args: argparse.Namespace, **_: Any) -> Any:
+    from workbench.labeling.service import LabelingService
+
+    service = LabelingService()
+    if args.action in ("start", "status", "stop"):
+        status = {"start": service.start, "status": service.status, "stop": service.stop}
+        return status[args.action]().to_dict()
+    if not args.project:
+        raise ArgumentError(f"%wb label {args.action}: which PROJECT (its id or title)?")
+    if args.action == "next":
+        batch = service.next_batch(args.project, args.n, args.strategy)
+        return _frame(batch["tasks"], None) if batch["tasks"] else _frame([], ["task"])
+    if not args.dataset:
+        raise ArgumentError("%wb label export: --dataset NAME (the name versions publish under)")
+    return service.export(args.project, args.dataset)
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+
+def parser() -> _Parser:
+    root = _Parser(prog="%wb", description="Workbench from a notebook.", add_help=True)
+    sub = root.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    cmd = sub.add_parser("distributed", help="(cell magic) run the cell on N MPI ranks")
+    cmd.add_argument("-n", "--ranks", type=int, required=True, help="how many ranks")
+    cmd.add_argument("--in", dest="inputs", type=_names, default=[], help="a,b: sent to ranks")
+    cmd.add_argument("--out", dest="outputs", type=_names, default=[], help="x,y: from rank 0")
+    cmd.add_argument("--timeout", type=float, default=None, help="seconds before all stop")
+    cmd.set_defaults(run=_distributed)
+
+    cmd = sub.add_parser("jobs", help="jobs, newest first (a DataFrame)")
+    cmd.add_argument("--state", default=None)
+    cmd.add_argument("-n", "--limit", type=int, default=20)
+    cmd.set_defaults(run=_jobs)
+
+    cmd = sub.add_parser("logs", help="a job's output, tagged by rank")
+    cmd.add_argument("job")
+    cmd.add_argument("--rank", type=int, default=None)
+    cmd.add_argument("--tail", type=int, default=None)
+    cmd.add_argument("--follow", "-f", action="store_true")
+    cmd.set_defaults(run=_logs)
+
+    cmd = sub.add_parser("cancel", help="stop a job and all its ranks")
+    cmd.add_argument("job")
+    cmd.set_defaults(run=_cancel)
+
+    cmd = sub.add_parser("runs", help="an experiment's tracked runs (a DataFrame)")
+    cmd.add_argument("-e", "--experiment", default="workbench")
+    cmd.add_argument("--order-by", action="append", default=[], help="metrics.x DESC")
+    cmd.add_argument("--filter", default="", help="MLflow search syntax")
+    cmd.add_argument("-n", "--limit", type=int, default=50)
+    cmd.set_defaults(run=_runs)
+
+    cmd = sub.add_parser("datasets", help="dataset versions (a DataFrame)")
+    cmd.set_defaults(run=_datasets)
+
+    cmd = sub.add_parser("doctor", help="which parts are available (a DataFrame)")
+    cmd.set_defaults(run=_doctor)
+
+    cmd = sub.add_parser("label", help="the managed Label Studio and its projects")
+    cmd.add_argument("action", choices=["start", "status", "stop", "next", "export"])
+    cmd.add_argument("project", nargs="?", default=None)
+    cmd.add_argument("-n", type=int, default=20, help="next: how many tasks")
+    cmd.add_argument("--strategy", default="least-confidence")
+    cmd.add_argument("--dataset", default=None, help="export: the dataset name")
+    cmd.set_defaults(run=_label)
+    return root
