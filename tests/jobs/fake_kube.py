@@ -1,10 +1,10 @@
 """A recorded Kubernetes API on loopback, for the real ``kubernetes`` client to talk to.
 
 Routes answer with recordings from ``fixtures/kubernetes`` (the API server's JSON for an
-MPIJob named ``wb-mnist-3f2a9c1e`` in ``default``; the name and namespace in the request
-path are substituted in). ``server.answers`` picks the recording (or a status code, or a
-list of them used in turn) per route; ``server.requests`` keeps every request (method,
-path, query, JSON body).
+MPIJob named ``wb-mnist-3f2a9c1e`` in ``default`` and the env Secret it owns; the name and
+namespace in the request path are substituted in). ``server.answers`` picks the recording
+(or a status code, or a list of them used in turn) per route; ``server.requests`` keeps
+every request (method, path, query, JSON body).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ ROUTES = [
     ("POST", re.compile(MPIJOBS + "$"), "create"),
     ("GET", re.compile(MPIJOBS + "/(?P<name>[^/]+)$"), "get"),
     ("DELETE", re.compile(MPIJOBS + "/(?P<name>[^/]+)$"), "delete"),
+    ("POST", re.compile(r"/api/v1/namespaces/(?P<ns>[^/]+)/secrets$"), "create_secret"),
     ("GET", re.compile(r"/api/v1/namespaces/(?P<ns>[^/]+)/pods$"), "pods"),
     ("GET", re.compile(r"/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/log$"), "log"),
 ]
@@ -73,9 +74,12 @@ class _Handler(BaseHTTPRequestHandler):
         selector = request["query"].get("labelSelector", [""])[0]
         by_label = re.search(r"training\.kubeflow\.org/job-name=([^,]+)", selector)
         by_pod = re.match(r"(.+)-launcher-[a-z0-9]+$", params.get("pod", ""))
+        metadata = (request["body"] or {}).get("metadata", {})
+        owners = metadata.get("ownerReferences") or [{}]  # a Secret the MPIJob owns
         return (
             params.get("name")
-            or (request["body"] or {}).get("metadata", {}).get("name")
+            or owners[0].get("name")
+            or metadata.get("name")
             or (by_label[1] if by_label else None)
             or (by_pod[1] if by_pod else RECORDED_NAME)
         )

@@ -26,6 +26,7 @@ from workbench.jobs.store import JobRecord
 
 MPIJOBS = "/apis/kubeflow.org/v2beta1/namespaces/team-a/mpijobs"
 REPLICAS = ("spec", "mpiReplicaSpecs")
+SECRET = "secret_created.json"
 
 
 def kube_spec(**fields: Any) -> dict[str, Any]:
@@ -82,7 +83,8 @@ def test_manifest_has_launcher_workers_slots_resources_env_and_image() -> None:
     assert mpirun[-6:] == ["python3", "-u", "-m", "train", "--epochs", "3"]
     for name in ("DATA_DIR", "WORKBENCH_JOB_ID", "WORKBENCH_RESUME_FROM"):
         assert mpirun[mpirun.index(name) - 1] == "-x"  # forwarded to every rank
-    assert {"name": "DATA_DIR", "value": "/data"} in wc["env"]
+    from_secret = {"secretKeyRef": {"name": "wb-mnist-3f2a9c1e-env", "key": "DATA_DIR"}}
+    assert {"name": "DATA_DIR", "valueFrom": from_secret} in wc["env"]  # the value: a Secret
     assert wc["command"] == ["/usr/sbin/sshd", "-De"]
     per_worker = {"cpu": "4", "memory": "8192Mi", "nvidia.com/gpu": "2"}
     assert wc["resources"] == {"limits": per_worker, "requests": per_worker}
@@ -135,20 +137,24 @@ def test_schema_requires_containers_and_images() -> None:
 def test_submit_creates_the_mpijob_through_the_api(
     service: JobService, fake_kube: FakeKubeServer
 ) -> None:
-    fake_kube.answers = {"create": "mpijob_created.json"}
+    fake_kube.answers = {"create": "mpijob_created.json", "create_secret": SECRET}
     job = service.submit(kube_spec())
     assert job.state is JobState.STARTING
     name = f"wb-mnist-{job.id[:8]}"
     assert job.backend_ref == {
         "namespace": "team-a", "name": name, "uid": "7d3c1a52-9b8e-4f0e-a1c2-5e6f7a8b9c0d",
     }  # fmt: skip
-    [create] = fake_kube.requests
+    create, secret = fake_kube.requests
     assert (create["method"], create["path"]) == ("POST", MPIJOBS)
     assert create["body"] == render_mpijob(parse_spec(job.spec), job)
+    assert (secret["method"], secret["path"]) == ("POST", "/api/v1/namespaces/team-a/secrets")
 
 
 def test_status_conditions_drive_the_state(service: JobService, fake_kube: FakeKubeServer) -> None:
-    fake_kube.answers = {"create": "mpijob_created.json", "get": "mpijob_created_status.json"}
+    fake_kube.answers = {
+        "create": "mpijob_created.json", "create_secret": SECRET,
+        "get": "mpijob_created_status.json",
+    }  # fmt: skip
     job = service.submit(kube_spec())
     assert service.get(job.id).state is JobState.STARTING
     fake_kube.answers["get"] = "mpijob_running.json"
@@ -167,7 +173,9 @@ def test_status_conditions_drive_the_state(service: JobService, fake_kube: FakeK
 def test_cancel_deletes_with_foreground_propagation(
     service: JobService, fake_kube: FakeKubeServer
 ) -> None:
-    fake_kube.answers = {"create": "mpijob_created.json", "delete": "mpijob_deleting.json"}
+    fake_kube.answers = {
+        "create": "mpijob_created.json", "create_secret": SECRET, "delete": "mpijob_deleting.json",
+    }  # fmt: skip
     job = service.submit(kube_spec())
     done = service.cancel(job.id)
     assert done.state is JobState.CANCELLED and done.reason == "cancelled by request"
@@ -179,7 +187,7 @@ def test_cancel_deletes_with_foreground_propagation(
 
 
 def test_deleted_behind_our_back_is_lost(service: JobService, fake_kube: FakeKubeServer) -> None:
-    fake_kube.answers = {"create": "mpijob_created.json", "get": 404}
+    fake_kube.answers = {"create": "mpijob_created.json", "create_secret": SECRET, "get": 404}
     job = service.submit(kube_spec())
     lost = service.get(job.id)
     assert lost.state is JobState.LOST
@@ -190,10 +198,11 @@ def test_deleted_behind_our_back_is_lost(service: JobService, fake_kube: FakeKub
 
 
 def test_transient_api_errors_are_retried(service: JobService, fake_kube: FakeKubeServer) -> None:
-    fake_kube.answers = {"create": [503, 500, "mpijob_created.json"]}
+    fake_kube.answers = {"create": [503, 500, "mpijob_created.json"], "create_secret": SECRET}
     job = service.submit(kube_spec())
     assert job.state is JobState.STARTING
-    assert [r["method"] for r in fake_kube.requests] == ["POST", "POST", "POST"]
+    assert [r["method"] for r in fake_kube.requests] == ["POST", "POST", "POST", "POST"]
+    assert fake_kube.requests[-1]["path"] == "/api/v1/namespaces/team-a/secrets"
 
 
 def test_missing_operator_is_reported(service: JobService, fake_kube: FakeKubeServer) -> None:
@@ -218,7 +227,8 @@ def test_logs_come_from_the_launcher_pod_tagged_by_rank(
     service: JobService, fake_kube: FakeKubeServer
 ) -> None:
     fake_kube.answers = {
-        "create": "mpijob_created.json", "pods": "pods_launcher.json", "log": "launcher.log",
+        "create": "mpijob_created.json", "create_secret": SECRET, "pods": "pods_launcher.json",
+        "log": "launcher.log",
     }  # fmt: skip
     job = service.submit(kube_spec())
     lines = [str(line) for line in service.logs(job.id, tail=100)]

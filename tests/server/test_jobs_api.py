@@ -26,8 +26,8 @@ def jp_server_config():
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    wd = tmp_path / "work"
+def workdir(jp_root_dir: Path) -> Path:
+    wd = jp_root_dir / "work"
     wd.mkdir()
     (wd / "train.py").write_text(textwrap.dedent(SCRIPT))
     return wd
@@ -97,6 +97,48 @@ async def test_bad_specs_are_400_and_store_nothing(jp_fetch, wb_home: Path, body
         await jp_fetch("workbench", "api", "jobs", method="POST", body=body)
     assert err.value.code == 400
     assert message in json.loads(err.value.response.body)["message"]
+    _, listed = await _json(jp_fetch, "jobs")
+    assert listed["jobs"] == []
+
+
+def _script(**fields: object) -> bytes:
+    return json.dumps({"name": "x", "entry": {"kind": "script", "path": "t.py"}, **fields}).encode()
+
+
+def _manifest_at(path: str, **fields: object) -> bytes:
+    data = {"source": "manifest", "path": path}
+    training = {"name": "x", "model": {"name": "mlp"}, "data": data, **fields}
+    return json.dumps({"name": "t", "entry": {"kind": "training", "spec": training}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_script(working_dir="/etc"), "working_dir: '/etc' is outside the Jupyter root"),
+        (_script(working_dir="../.."), "working_dir: '../..' is outside the Jupyter root"),
+        (_script(working_dir=7), "working_dir: must be a path"),
+        (_script(checkpoint_dir="../../x"), "checkpoint_dir: must stay inside working_dir"),
+        (_script(checkpoint_dir="/tmp/x"), "checkpoint_dir: must be a relative path"),
+        (_manifest_at("/etc/passwd"), "entry.spec.data.path: '/etc/passwd' is outside"),
+        (_manifest_at("../x"), "entry.spec.data.path: '../x' is outside the Jupyter root"),
+        (
+            _manifest_at("m.json", checkpoint_dir="../x"),
+            "entry.spec.checkpoint_dir: '../x' is outside working_dir",
+        ),
+        (
+            _manifest_at("m.json", checkpoint_dir="/tmp/ck"),
+            "entry.spec.checkpoint_dir: must be relative to working_dir",
+        ),
+    ],
+)
+async def test_paths_outside_the_root_are_400_and_store_nothing(
+    jp_fetch, wb_home: Path, body, message
+):
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("workbench", "api", "jobs", method="POST", body=body)
+    assert err.value.code == 400
+    answer = json.loads(err.value.response.body)["message"]
+    assert message in answer and "root:" not in answer  # nothing of /etc/passwd is shown
     _, listed = await _json(jp_fetch, "jobs")
     assert listed["jobs"] == []
 

@@ -33,5 +33,9 @@ class StallError(EngineError):
     """A peer did not show up within the stall timeout (``WORKBENCH_STALL_TIMEOUT``)."""
 
 
+class UnsafeDirectoryError(EngineError):
+    """A directory the engine keeps private files in is not private (owner, mode, symlink)."""
+
+
 class EngineNotInitializedError(EngineError):
     """A collective was called before ``workbench.engine.init()`` or after ``shutdown()``."""

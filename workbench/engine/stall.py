@@ -14,7 +14,11 @@ in a directory every local rank can read) and checks:
 
 The watchdog makes no MPI calls (MPI runs at ``THREAD_SERIALIZED`` and the waiting thread
 holds it), so it cannot raise into the blocked call: aborting the process is the way out.
-Peers on other hosts are seen only through the board (a shared temp dir) or the launcher.
+Peers on other hosts are seen only through the board or the launcher.
+
+Boards live in a directory private to the user (:func:`runtime_dir`: mode 0700, checked to
+be ours), their files are 0600, and the sweep of stale boards looks only there, never at
+other users' files in the shared temp dir.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -32,6 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from workbench.engine.errors import UnsafeDirectoryError
 
 STALL_WARNING_ENV = "WORKBENCH_STALL_WARNING"
 STALL_TIMEOUT_ENV = "WORKBENCH_STALL_TIMEOUT"
@@ -97,8 +104,8 @@ class StallWatchdog:
         self._warned: tuple[str, float] | None = None
         self._stop = threading.Event()
         if rank == 0:
-            sweep_stale_boards(socket.gethostname(), board.parent)
-        self.board.mkdir(parents=True, exist_ok=True)
+            sweep_stale_boards(socket.gethostname())
+        self.board.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._loop, name="workbench-stall", daemon=True)
         self._thread.start()
         atexit.register(self._remove_status)
@@ -211,7 +218,7 @@ class StallWatchdog:
         status["last"], status["last_end"] = describe(self._last[0]), self._last[1]
         tmp = self._status_path(self.rank).with_suffix(f".{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(status))
+            _write_private(tmp, json.dumps(status))
             tmp.replace(self._status_path(self.rank))
         except OSError as exc:  # a full or vanished temp dir must not end the thread
             log.debug("stall board %s not written: %s", self.board, exc)
@@ -228,22 +235,65 @@ def describe(what: Any) -> str:
     return str(what.describe()) if hasattr(what, "describe") else str(what)
 
 
-BOARD_PREFIX = "workbench-stall-"
+RUNTIME_SUBDIR = "workbench-stall"
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def runtime_dir() -> Path:
+    """This user's directory for status boards, created 0700 and checked to be ours.
+
+    ``$XDG_RUNTIME_DIR/workbench-stall`` when that variable names a directory of ours that
+    no one else may write, else ``<tempdir>/workbench-<uid>/stall``. Raises
+    :class:`UnsafeDirectoryError` when the directory exists but belongs to someone else or
+    others may write to it (another user could otherwise plant or read boards).
+    """
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg and os.path.isabs(xdg) and _is_private(Path(xdg)):
+        return _private_dir(Path(xdg) / RUNTIME_SUBDIR)
+    user_dir = _private_dir(Path(tempfile.gettempdir()) / f"workbench-{os.getuid()}")
+    return _private_dir(user_dir / "stall")
+
+
+def _is_private(path: Path) -> bool:
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _private_dir(path: Path) -> Path:
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=PRIVATE_DIR_MODE)
+    if not _is_private(path):
+        raise UnsafeDirectoryError(
+            f"{path} must be a directory owned by uid {os.getuid()} that no one else may "
+            "write (not a symlink); remove it or set XDG_RUNTIME_DIR to a private directory"
+        )
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` (0600 whatever the umask; a symlink there is not followed)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def board_directory(peers: list[Peer], token: str) -> Path:
     """The status board of this job: named after rank 0's host, pid and ``token``."""
     first = peers[0]
-    return Path(tempfile.gettempdir()) / f"{BOARD_PREFIX}{first.host}-{first.pid}-{token}"
+    return runtime_dir() / f"{first.host}-{first.pid}-{token}"
 
 
-def sweep_stale_boards(host: str, root: Path | None = None) -> int:
-    """Remove the boards of jobs on ``host`` whose rank 0 is gone (ranks killed with
-    SIGKILL leave their status behind); returns how many went."""
+def sweep_stale_boards(host: str) -> int:
+    """Remove the boards in :func:`runtime_dir` of jobs on ``host`` whose rank 0 is gone
+    (ranks killed with SIGKILL leave their status behind); returns how many went."""
     removed = 0
-    base = root if root is not None else Path(tempfile.gettempdir())
-    for board in base.glob(f"{BOARD_PREFIX}{host}-*"):
-        pid = board.name[len(BOARD_PREFIX) + len(host) + 1 :].split("-", 1)[0]
+    for board in runtime_dir().glob(f"{host}-*"):
+        pid = board.name[len(host) + 1 :].split("-", 1)[0]
         if not pid.isdigit() or process_alive(int(pid)):
             continue
         for status in board.glob("rank*"):  # statuses, and a write cut short

@@ -25,6 +25,7 @@ from typing import Any
 from workbench.config import Settings, get_settings
 from workbench.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, WorkbenchError
 from workbench.jobs.backends import Backend, create_backend
+from workbench.jobs.confine import confine_to
 from workbench.jobs.logs import LogLine
 from workbench.jobs.spec import JobSpec, parse_spec
 from workbench.jobs.states import IllegalTransition, JobState
@@ -59,8 +60,14 @@ class JobService:
 
     # -- submitting -----------------------------------------------------------------------
 
-    def submit(self, spec: Mapping[str, Any] | JobSpec) -> JobRecord:
-        """Validate, store and launch a job; returns it (``starting`` or later)."""
+    def submit(self, spec: Mapping[str, Any] | JobSpec, *, root: Path | None = None) -> JobRecord:
+        """Validate, store and launch a job; returns it (``starting`` or later).
+
+        ``root``: every path in the spec must stay under it (see :mod:`workbench.jobs.confine`;
+        the REST API passes the Jupyter root); without it the paths are taken as given.
+        """
+        if root is not None:
+            spec = confine_to(spec, root)
         parsed = parse_spec(spec)
         check_training_entry(parsed)
         prepared = self.backend(parsed.backend).prepare(parsed)

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 
 from workbench.errors import Conflict, InvalidInput, NotFound
+from workbench.jobs.secrets import redact_spec
 from workbench.jobs.states import (
     ACTIVE_STATES,
     TRANSITIONS,
@@ -149,7 +150,9 @@ class JobRecord:
         return self.job_dir / "logs"
 
     def to_dict(self) -> dict[str, Any]:
+        """What callers show (REST, ``--json``): env values redacted."""
         data = asdict(self)
+        data["spec"] = redact_spec(self.spec)
         data["job_dir"] = str(self.job_dir)
         data["log_dir"] = str(self.log_dir)
         data["exit_codes"] = {str(k): v for k, v in self.exit_codes.items()}

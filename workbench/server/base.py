@@ -13,6 +13,7 @@ import pydantic
 from jupyter_server.base.handlers import APIHandler
 
 from workbench.errors import InvalidInput, WorkbenchError
+from workbench.paths import path_inside
 from workbench.validation import invalid_input
 
 if TYPE_CHECKING:
@@ -96,14 +97,13 @@ class WorkbenchHandler(APIHandler):
         self.set_header("Location", f"{self.base_url}workbench/api/operations/{op.id}")
         self.write_json(op.to_dict(), status=202)
 
+    @property
+    def root_dir(self) -> Path:
+        """The Jupyter server's root: every path a request names stays under it."""
+        return Path(self.settings["server_root_dir"]).expanduser().resolve()
+
     def user_path(self, raw: Any, what: str) -> Path:
         """A path from a request, relative to the server's root, that may not leave it."""
-        if not isinstance(raw, str) or not raw.strip():
+        if not isinstance(raw, str):
             raise InvalidInput(f"{what}: a path relative to the Jupyter root is required")
-        if "\x00" in raw:
-            raise InvalidInput(f"{what}: a path may not contain NUL bytes")
-        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
-        path = (root / raw.strip()).resolve()
-        if not path.is_relative_to(root):
-            raise InvalidInput(f"{what}: {raw!r} is outside the Jupyter root {root}")
-        return path
+        return path_inside(self.root_dir, raw, what)

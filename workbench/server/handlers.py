@@ -7,7 +7,6 @@ by ``APIHandler``; errors are mapped by :class:`WorkbenchHandler`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from jupyter_server.utils import url_path_join
@@ -30,8 +29,7 @@ class VersionHandler(WorkbenchHandler):
 class ConfigHandler(WorkbenchHandler):
     @web.authenticated
     def get(self) -> None:
-        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
-        self.write_json({"root_dir": str(root)})
+        self.write_json({"root_dir": str(self.root_dir)})
 
 
 class JobsServiceMixin(WorkbenchHandler):
@@ -55,8 +53,8 @@ class JobsHandler(JobsServiceMixin):
         self.write_json({"jobs": [j.to_dict() for j in jobs]})
 
     @web.authenticated
-    async def post(self) -> None:
-        record = await self.blocking(self.jobs.submit, self.json_body())
+    async def post(self) -> None:  # paths may not leave the Jupyter root
+        record = await self.blocking(self.jobs.submit, self.json_body(), root=self.root_dir)
         self.write_json(record.to_dict(), status=201)
 
 

@@ -8,6 +8,8 @@ reports through the :class:`Observer` it is given.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from workbench.errors import InvalidInput
 from workbench.training.checkpoints import mark_latest
 from workbench.training.context import Observer, RunContext, checkpoint_name
 from workbench.training.data import Augment
@@ -130,12 +133,35 @@ def train_torch(spec: TrainingSpec, ctx: RunContext, observer: Observer) -> dict
 def _resume(ctx: RunContext, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
     if ctx.resume_from is None:
         return 0
-    state = torch.load(ctx.resume_from, map_location="cpu", weights_only=False)
+    state = load_checkpoint(ctx.resume_from)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if ctx.rank == 0:
         print(f"resumed from {ctx.resume_from} (epoch {state['epoch'] + 1} done)")
     return int(state["epoch"]) + 1
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`_save_checkpoint`: tensors and plain data only.
+
+    Loaded with ``weights_only=True``, so a file that would build other objects (and could
+    run code while unpickling) is refused, not executed.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"WeightsUnpickler error: (.*?\.)(\s|$)", str(exc))
+        why = found[1] if found else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InvalidInput(
+            f"checkpoint {path} holds more than tensors and plain data, so it was not "
+            f"loaded (it may run code when unpickled; workbench writes plain state dicts): "
+            f"{why}"
+        ) from exc
+    if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= state.keys():
+        raise InvalidInput(
+            f"checkpoint {path} is not a workbench checkpoint (model, optimizer, epoch)"
+        )
+    return state
 
 
 def _save_checkpoint(

@@ -8,6 +8,7 @@ Logs are the launcher pod's: ``mpirun --tag-output`` marks each line with its ra
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar
@@ -23,8 +24,10 @@ from workbench.jobs.backends.mpijob import (
     JOB_ROLE_LABEL,
     PLURAL,
     VERSION,
+    env_secret_name,
     mpijob_name,
     mpijob_state,
+    render_env_secret,
     render_mpijob,
     validate_manifest,
 )
@@ -34,6 +37,7 @@ from workbench.jobs.states import JobState
 from workbench.jobs.store import JobRecord, JobStore
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -134,8 +138,31 @@ class KubernetesBackend:
         except Exception as exc:
             raise _api_error(exc, f"creating MPIJob {ns}/{name}") from exc
         uid = (created or {}).get("metadata", {}).get("uid")
+        self._create_env_secret(spec, job, ns, name, uid)
         ref = {"namespace": ns, "name": name, "uid": uid}
         return self.store.transition(job.id, JobState.STARTING, backend_ref=ref)
+
+    def _create_env_secret(
+        self, spec: JobSpec, job: JobRecord, ns: str, name: str, uid: str | None
+    ) -> None:
+        """The env values' Secret, owned by the MPIJob ``uid`` (the cluster deletes it with
+        the job). Pods wait for it (CreateContainerConfigError, retried by the kubelet).
+        Without it the job cannot run, so a failure deletes the MPIJob again."""
+        if not spec.env:
+            return
+        what = f"creating Secret {ns}/{env_secret_name(job)}"
+        try:
+            if not uid:
+                raise ServiceUnavailable(f"the API returned MPIJob {ns}/{name} without a uid")
+            secret = render_env_secret(spec, job, uid)
+            self._call(self._core().create_namespaced_secret, ns, secret)
+        except Exception as exc:
+            error = exc if isinstance(exc, WorkbenchError) else _api_error(exc, what)
+            try:
+                self._delete_mpijob(ns, name)
+            except WorkbenchError as cleanup:
+                log.warning("MPIJob %s/%s left behind after %s: %s", ns, name, error, cleanup)
+            raise error from exc
 
     def _ref(self, job: JobRecord) -> tuple[str, str]:
         spec = JobSpec.model_validate(job.spec)
@@ -167,7 +194,11 @@ class KubernetesBackend:
         return self.refresh(job)  # the cluster is the source of truth
 
     def cancel(self, job: JobRecord) -> JobRecord:
-        ns, name = self._ref(job)
+        self._delete_mpijob(*self._ref(job))
+        return self.store.advance(job.id, JobState.CANCELLED, reason="cancelled by request")
+
+    def _delete_mpijob(self, ns: str, name: str) -> None:
+        """Delete the MPIJob and, through owner references, its pods and env Secret."""
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -185,7 +216,6 @@ class KubernetesBackend:
                 raise _api_error(exc, f"deleting MPIJob {ns}/{name}") from exc
         except Exception as exc:
             raise _api_error(exc, f"deleting MPIJob {ns}/{name}") from exc
-        return self.store.advance(job.id, JobState.CANCELLED, reason="cancelled by request")
 
     def logs(
         self, job: JobRecord, *, rank: int | None, tail: int | None, follow: bool

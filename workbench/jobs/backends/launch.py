@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from workbench.jobs.secrets import write_private
 from workbench.jobs.spec import JobSpec
 from workbench.training.checkpoints import ENV_ATTEMPT, ENV_CHECKPOINT_DIR, ENV_JOB_ID
 
@@ -25,7 +26,7 @@ def entry_argv(spec: JobSpec, python: str, job_dir: Path | None = None) -> list[
 
 def write_training_spec(spec: JobSpec, job_dir: Path) -> None:
     if spec.entry.kind == "training":
-        (job_dir / TRAINING_SPEC_FILE).write_text(json.dumps(spec.entry.spec, indent=2))
+        write_private(job_dir / TRAINING_SPEC_FILE, json.dumps(spec.entry.spec, indent=2))
 
 
 def rank_env(spec: JobSpec, job_id: str, attempt: int, checkpoint_dir: str) -> dict[str, str]:

@@ -5,10 +5,13 @@ sshd, as in the MPI operator's examples). The launcher's command is ``sh -c <fix
 sh mpirun ...``: the fixed text only sets ``WORKBENCH_RESUME_FROM`` from the checkpoint
 directory and ``exec``-s its arguments, so no user text is ever parsed by a shell. Retries
 are the launcher Job's ``backoffLimit`` (Kubernetes backs off exponentially between pods).
+The spec's ``env`` values never appear in the manifest: they go into a ``Secret`` owned by
+the MPIJob (deleted with it) and each container reads them with ``secretKeyRef``.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from functools import cache
@@ -48,13 +51,53 @@ def _per_worker(spec: JobSpec, slots: int) -> dict[str, Any]:
     return {"limits": amounts, "requests": dict(amounts)}
 
 
+def env_secret_name(job: JobRecord) -> str:
+    return f"{mpijob_name(job)}-env"
+
+
+def _env_var(name: str, value: str, spec: JobSpec, job: JobRecord) -> dict[str, Any]:
+    if name not in spec.env:  # set by workbench (job id, checkpoint dir): not secret
+        return {"name": name, "value": value}
+    ref = {"name": env_secret_name(job), "key": name}
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def render_env_secret(spec: JobSpec, job: JobRecord, owner_uid: str) -> dict[str, Any] | None:
+    """The ``Secret`` holding the spec's env values, owned by the MPIJob (None: no env)."""
+    if not spec.env or spec.kubernetes is None:
+        return None
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in sorted(spec.env.items())}
+    owner = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "MPIJob",
+        "name": mpijob_name(job),
+        "uid": owner_uid,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": env_secret_name(job),
+            "namespace": spec.kubernetes.namespace,
+            "labels": _labels(job),
+            "ownerReferences": [owner],
+        },
+        "data": data,
+    }
+
+
+def _labels(job: JobRecord) -> dict[str, str]:
+    return {"app.kubernetes.io/managed-by": "workbench", "workbench/job-id": job.id}
+
+
 def _container(
-    name: str, opts: KubernetesOptions, spec: JobSpec, env: dict[str, str]
+    name: str, opts: KubernetesOptions, spec: JobSpec, job: JobRecord, env: dict[str, str]
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
         "image": opts.image,
-        "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "env": [_env_var(k, v, spec, job) for k, v in sorted(env.items())],
     }
     if opts.image_pull_policy:
         container["imagePullPolicy"] = opts.image_pull_policy
@@ -63,11 +106,13 @@ def _container(
     return container
 
 
-def _launcher(spec: JobSpec, opts: KubernetesOptions, env: dict[str, str]) -> dict[str, Any]:
+def _launcher(
+    spec: JobSpec, opts: KubernetesOptions, job: JobRecord, env: dict[str, str]
+) -> dict[str, Any]:
     """``sh -c LAUNCHER_SCRIPT sh mpirun ... python ...``: every rank gets ``env`` (-x)."""
     forwarded = [arg for name in sorted({*env, "WORKBENCH_RESUME_FROM"}) for arg in ("-x", name)]
     mpirun = ["mpirun", "-n", str(spec.ranks), "--tag-output", *forwarded]
-    container = _container("launcher", opts, spec, env)
+    container = _container("launcher", opts, spec, job, env)
     container["env"] += [
         {"name": "OMPI_ALLOW_RUN_AS_ROOT", "value": "1"},
         {"name": "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "value": "1"},
@@ -103,10 +148,10 @@ def render_mpijob(spec: JobSpec, job: JobRecord) -> dict[str, Any]:
         raise InvalidInput("kubernetes: required when backend is 'kubernetes' (image)")
     slots = spec.ranks_per_node or 1
     env = rank_env(spec, job.id, 1, _checkpoint_dir(spec, job))
-    worker = _container("worker", opts, spec, env)
+    worker = _container("worker", opts, spec, job, env)
     worker["command"] = list(WORKER_COMMAND)
     worker["resources"] = _per_worker(spec, slots)
-    labels = {"app.kubernetes.io/managed-by": "workbench", "workbench/job-id": job.id}
+    labels = _labels(job)
 
     def replica(count: int, container: dict[str, Any]) -> dict[str, Any]:
         template = {"metadata": {"labels": dict(labels)}, "spec": {"containers": [container]}}
@@ -127,7 +172,7 @@ def render_mpijob(spec: JobSpec, job: JobRecord) -> dict[str, Any]:
             "sshAuthMountPath": opts.ssh_auth_mount_path,
             "runPolicy": _run_policy(spec),
             "mpiReplicaSpecs": {
-                "Launcher": replica(1, _launcher(spec, opts, env)),
+                "Launcher": replica(1, _launcher(spec, opts, job, env)),
                 "Worker": replica(spec.ranks // slots, worker),
             },
         },

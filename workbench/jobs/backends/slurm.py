@@ -25,6 +25,7 @@ from workbench.errors import InvalidInput, ServiceUnavailable
 from workbench.jobs.backends.launch import write_training_spec
 from workbench.jobs.backends.sbatch import EXPLAINED, map_state, parse_sacct, render_script
 from workbench.jobs.logs import LogLine, read_logs
+from workbench.jobs.secrets import write_private
 from workbench.jobs.spec import JobSpec
 from workbench.jobs.states import JobState
 from workbench.jobs.store import JobRecord, JobStore
@@ -62,7 +63,7 @@ class SlurmBackend:
         job.log_dir.mkdir(parents=True, exist_ok=True)
         write_training_spec(spec, job.job_dir)
         script = job.job_dir / SCRIPT_NAME
-        script.write_text(render_script(spec, job))
+        write_private(script, render_script(spec, job))  # it exports the spec's env values
         argv = [self._tool("sbatch"), "--parsable", f"--chdir={spec.working_dir}"]
         argv += [f"--output={job.log_dir}/slurm-%j.out", str(script)]
         proc = self._run(argv)
