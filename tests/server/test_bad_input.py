@@ -55,6 +55,12 @@ CASES: list[tuple[str, str, str, Any, int, str]] = [
     ("jobs-training-epochs", "POST", "jobs", _training({"train": {"epochs": 1e30}}), 400, "epochs"),
     ("jobs-training-lr", "POST", "jobs", _training({"train": {"lr": "fast"}}), 400, "lr"),
     ("jobs-training-data", "POST", "jobs", _training({"data": {"source": "x"}}), 400, "data"),
+    ("jobs-working-dir-abs", "POST", "jobs", _job(working_dir="/etc"), 400, "working_dir"),
+    ("jobs-working-dir-up", "POST", "jobs", _job(working_dir="../.."), 400, "working_dir"),
+    ("jobs-working-dir-nul", "POST", "jobs", _job(working_dir="a\x00b"), 400, "working_dir"),
+    ("jobs-data-path", "POST", "jobs", _training({"data": {"source": "image_folder",
+     "path": "../../etc"}}), 400, "data.path"),
+    ("jobs-checkpoints-up", "POST", "jobs", _job(checkpoint_dir="../../x"), 400, "checkpoint_dir"),
     # jobs: queries and ids
     ("jobs-limit-text", "GET", "jobs", {"limit": "abc"}, 400, "limit"),
     ("jobs-limit-zero", "GET", "jobs", {"limit": "0"}, 400, "limit"),

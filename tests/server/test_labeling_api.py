@@ -109,8 +109,18 @@ async def test_bad_requests_are_400_naming_the_field(
 
 
 async def test_failed_operations_report_the_error(jp_fetch, labeling: LabelingService):
-    _, op = await _call(jp_fetch, "labeling", "projects", "987654", "import", method="POST")
-    done = await _finish(jp_fetch, op)
+    from workbench.labeling.projects import ProjectRecord
+
+    with pytest.raises(HTTPClientError) as err:  # not the workbench's: refused at once
+        await _call(jp_fetch, "labeling", "projects", "987654", "import", method="POST")
+    assert err.value.code == 404 and "987654" in json.loads(err.value.response.body)["message"]
+    # known here but deleted in Label Studio meanwhile: the operation finds out and says so
+    labeling.book.save(ProjectRecord(987654, "gone", "classification", ["a"], "/nowhere"))
+    try:
+        _, op = await _call(jp_fetch, "labeling", "projects", "987654", "import", method="POST")
+        done = await _finish(jp_fetch, op)
+    finally:
+        labeling.book.remove(987654)
     assert done["state"] == "failed" and done["error"]["status"] == 404
     assert "987654" in done["error"]["message"]
     with pytest.raises(HTTPClientError) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, NoReturn
 
 
@@ -34,7 +35,10 @@ def _frame(rows: list[dict[str, Any]], columns: list[str] | None) -> Any:
 def _distributed(args: argparse.Namespace, cell: str | None, namespace: dict[str, Any]) -> None:
     from workbench.magics.distributed import DistributedCell, run_cell
 
-    spec = DistributedCell(cell or "", args.ranks, args.inputs, args.outputs, args.timeout)
+    timeline = Path(args.timeline) if args.timeline else None
+    spec = DistributedCell(
+        cell or "", args.ranks, args.inputs, args.outputs, args.timeout, timeline
+    )
     namespace.update(run_cell(spec, namespace))
 
 
@@ -124,6 +128,7 @@ def parser() -> _Parser:
     cmd.add_argument("--in", dest="inputs", type=_names, default=[], help="a,b: sent to ranks")
     cmd.add_argument("--out", dest="outputs", type=_names, default=[], help="x,y: from rank 0")
     cmd.add_argument("--timeout", type=float, default=None, help="seconds before all stop")
+    cmd.add_argument("--timeline", default=None, help="PATH.json: Chrome trace of collectives")
     cmd.set_defaults(run=_distributed)
 
     cmd = sub.add_parser("jobs", help="jobs, newest first (a DataFrame)")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from workbench.engine.timeline import TIMELINE_ENV
 from workbench.errors import InvalidInput, WorkbenchError
 from workbench.jobs.backends.local import child_env, find_mpiexec, mpiexec_argv
 
@@ -42,6 +43,7 @@ class DistributedCell:
     inputs: Sequence[str] = ()
     outputs: Sequence[str] = ()
     timeout: float | None = None
+    timeline: Path | None = None  # Chrome trace of every collective (rank 0's at this path)
 
 
 def run_cell(
@@ -68,7 +70,8 @@ def run_cell(
         argv = [*mpiexec_argv(mpiexec, cell.ranks), sys.executable, "-u", "-m",
                 "workbench.magics.rank_cell", str(folder)]  # fmt: skip
         launcher: list[str] = []  # mpiexec's own words: shown only when no rank explains
-        code, timed_out = _run(argv, cell.timeout, _router(out, err, launcher))
+        env = {TIMELINE_ENV: str(cell.timeline.resolve())} if cell.timeline else {}
+        code, timed_out = _run(argv, cell.timeout, _router(out, err, launcher), env)
         failed = sorted(folder.glob("error-*.txt"), key=lambda p: int(p.stem.split("-")[1]))
         if failed:
             rank, text = failed[0].stem.split("-")[1], failed[0].read_text()
@@ -120,10 +123,12 @@ def _router(out: TextIO, err: TextIO, launcher: list[str]) -> Callable[[str], No
     return route
 
 
-def _run(argv: list[str], timeout: float | None, route: Callable[[str], None]) -> tuple[int, bool]:
+def _run(
+    argv: list[str], timeout: float | None, route: Callable[[str], None], env: dict[str, str]
+) -> tuple[int, bool]:
     """Run mpiexec in its own session, routing its output; (exit code, timed out)."""
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env(),
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env(env),
         start_new_session=True, text=True, bufsize=1,
     )  # fmt: skip
     output = proc.stdout

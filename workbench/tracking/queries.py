@@ -151,3 +151,13 @@ def experiment_runs(
         client, [found.experiment_id], filter_string=filter_string, order_by=order_by,
         page_size=page_size,
     )  # fmt: skip
+
+
+def runs_tagged(client: MlflowClient, key: str, value: str) -> list[str]:
+    """Ids of the runs, in any experiment, whose tag ``key`` is ``value`` (newest first)."""
+    ids = [e["experiment_id"] for e in list_experiments(client)]
+    if not ids:
+        return []
+    quoted = value.replace("'", "\\'")
+    runs = client.search_runs(ids, filter_string=f"tags.`{key}` = '{quoted}'", max_results=10)
+    return [run.info.run_id for run in runs]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.training.checkpoints import ENV_JOB_ID
 from workbench.training.context import RunContext
 from workbench.training.models import get_model_entry
 from workbench.training.spec import TrainingSpec, load_spec
@@ -37,7 +38,11 @@ def run(spec: TrainingSpec, base: Path) -> dict[str, Any]:
         run_id=ctx.previous_run_id(),
         parent_run_id=spec.parent_run_id,
         register_as=spec.register_model,
-        tags={"workbench.framework": framework, "workbench.world_size": str(ctx.size)},
+        tags={
+            "workbench.framework": framework,
+            "workbench.world_size": str(ctx.size),
+            **({"workbench.job_id": job} if (job := os.environ.get(ENV_JOB_ID)) else {}),
+        },
     )
     try:
         with observer:
