@@ -20,6 +20,7 @@ NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "notebooks"
 PLOTS = {
     "03-distributed.ipynb": {"loss.png", "timeline.png", "allreduce.png"},
+    "04-tensor-swapping.ipynb": {"peak_memory.png", "max_batch.png"},
 }
 
 
