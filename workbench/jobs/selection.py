@@ -49,7 +49,7 @@ def job_launcher(
         run_id, reported = None, -1
         try:
             while True:
-                record = service.get(job.id)
+                record = service.refresh(job.id)  # this process may have no refresher
                 run_id = run_id or find_run(raw["name"])
                 if run_id is not None:
                     for point in client.get_metric_history(run_id, spec.metric):

@@ -160,13 +160,13 @@ class KubernetesBackend:
             return self.store.advance(job.id, JobState.LOST, reason=gone)
         except Exception as exc:
             raise _api_error(exc, f"reading MPIJob {ns}/{name}") from exc
+        if job.cancel_requested and obj.get("metadata", {}).get("deletionTimestamp"):
+            return self.store.get(job.id)  # our delete is under way: its pods' ends are ours
         target, reason = mpijob_state(obj)
         return self.store.advance(job.id, target, reason=reason)
 
-    def recover(self, job: JobRecord) -> JobRecord:
-        return self.refresh(job)  # the cluster is the source of truth
-
-    def cancel(self, job: JobRecord) -> JobRecord:
+    def request_cancel(self, job: JobRecord) -> None:
+        """Delete the MPIJob (foreground: its pods go first); refresh sees it gone."""
         ns, name = self._ref(job)
         from kubernetes.client.exceptions import ApiException
 
@@ -185,7 +185,6 @@ class KubernetesBackend:
                 raise _api_error(exc, f"deleting MPIJob {ns}/{name}") from exc
         except Exception as exc:
             raise _api_error(exc, f"deleting MPIJob {ns}/{name}") from exc
-        return self.store.advance(job.id, JobState.CANCELLED, reason="cancelled by request")
 
     def logs(
         self, job: JobRecord, *, rank: int | None, tail: int | None, follow: bool
