@@ -18,7 +18,7 @@ from workbench.server.handlers import setup_handlers
 from workbench.server.jobs_runtime import ServerJobs
 
 
-class WorkbenchExtension(ExtensionApp):  # type: ignore[misc]
+class WorkbenchExtension(ExtensionApp):
     name = "workbench"
     load_other_extensions = True
     jobs_refresh_interval = Float(
@@ -27,6 +27,7 @@ class WorkbenchExtension(ExtensionApp):  # type: ignore[misc]
 
     def initialize_handlers(self) -> None:
         self.jobs = ServerJobs(interval=self.jobs_refresh_interval)
+        assert self.serverapp is not None  # linked before handlers are made
         web_app = self.serverapp.web_app
         web_app.settings["workbench_jobs"] = self.jobs
         setup_handlers(web_app)
