@@ -110,6 +110,7 @@ def service(wb_home: Path) -> Iterator[JobService]:
     for job in svc.store.active(backend="local"):
         with contextlib.suppress(WorkbenchError):
             svc.cancel(job.id)
+            svc.wait(job.id, timeout=30)
     svc.store.close()
 
 
@@ -124,6 +125,10 @@ class FakeSlurm:
         current = self.dir / "scenario.json"
         merged = json.loads(current.read_text()) if current.exists() else {}
         current.write_text(json.dumps({**merged, **tools}))
+
+    def delay(self, **seconds: float) -> None:
+        """Make these tools take that many seconds to answer from now on."""
+        (self.dir / "delays.json").write_text(json.dumps(seconds))
 
     def calls(self, tool: str | None = None) -> list[list[str]]:
         path = self.dir / "calls.jsonl"

@@ -156,16 +156,16 @@ def test_status_conditions_drive_the_state(service: JobService, fake_kube: FakeK
         "get": "mpijob_created_status.json",
     }  # fmt: skip
     job = service.submit(kube_spec())
-    assert service.get(job.id).state is JobState.STARTING
+    assert service.refresh(job.id).state is JobState.STARTING
     fake_kube.answers["get"] = "mpijob_running.json"
-    assert service.get(job.id).state is JobState.RUNNING
+    assert service.refresh(job.id).state is JobState.RUNNING
     fake_kube.answers["get"] = "mpijob_succeeded.json"
-    assert service.get(job.id).state is JobState.SUCCEEDED
+    assert service.refresh(job.id).state is JobState.SUCCEEDED
     assert fake_kube.requests[-1]["path"] == f"{MPIJOBS}/wb-mnist-{job.id[:8]}"
 
     failed = service.submit(kube_spec())
     fake_kube.answers["get"] = "mpijob_failed.json"
-    done = service.get(failed.id)
+    done = service.refresh(failed.id)
     assert done.state is JobState.FAILED
     assert done.reason == "BackoffLimitExceeded/: Job has reached the specified backoff limit: "
 
@@ -177,19 +177,21 @@ def test_cancel_deletes_with_foreground_propagation(
         "create": "mpijob_created.json", "create_secret": SECRET, "delete": "mpijob_deleting.json",
     }  # fmt: skip
     job = service.submit(kube_spec())
-    done = service.cancel(job.id)
-    assert done.state is JobState.CANCELLED and done.reason == "cancelled by request"
+    assert service.cancel(job.id).state is JobState.CANCELLING
     delete = fake_kube.requests[-1]
     assert delete["method"] == "DELETE" and delete["path"].endswith(job.backend_ref["name"])
     assert delete["query"]["propagationPolicy"] == ["Foreground"]
-    fake_kube.answers["get"] = 404  # gone afterwards: stays cancelled
-    assert service.get(job.id).state is JobState.CANCELLED
+    fake_kube.answers["get"] = "mpijob_deleting.json"  # its pods are being stopped
+    assert service.refresh(job.id).state is JobState.CANCELLING
+    fake_kube.answers["get"] = 404  # gone: cancelled
+    done = service.refresh(job.id)
+    assert done.state is JobState.CANCELLED and done.reason == "cancelled by request"
 
 
 def test_deleted_behind_our_back_is_lost(service: JobService, fake_kube: FakeKubeServer) -> None:
     fake_kube.answers = {"create": "mpijob_created.json", "create_secret": SECRET, "get": 404}
     job = service.submit(kube_spec())
-    lost = service.get(job.id)
+    lost = service.refresh(job.id)
     assert lost.state is JobState.LOST
     assert (
         lost.reason

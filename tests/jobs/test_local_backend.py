@@ -93,7 +93,8 @@ def test_cancel_leaves_no_process_behind(service: JobService, workdir: Path) -> 
     running = service.get(job.id)
     assert running.state is JobState.RUNNING
     sid = running.backend_ref["mpiexec"]["pid"]
-    done = service.cancel(job.id)
+    assert service.cancel(job.id).state is JobState.CANCELLING
+    done = service.wait(job.id, timeout=30)  # the supervisor stops it
     assert done.state is JobState.CANCELLED and done.reason == "cancelled by request"
     assert gone([*pids, sid]) and no_processes_left(done)
     assert "rank 0 done" not in "\n".join(map(str, service.logs(job.id)))

@@ -31,8 +31,7 @@ from workbench.jobs.service import JobService
 from workbench.jobs.states import JobState
 
 SENTINEL = f"tok-{uuid.uuid4().hex}"
-# The job store's own file modes are the store's (a change of their own, issue #12); these
-# files are expected to hold the spec, env included, so retries can relaunch it.
+# The job store holds the spec, env included, so a retry can relaunch it: 0600 like the rest.
 STORE_FILES = {"jobs.db", "jobs.db-wal", "jobs.db-shm"}
 CHECK_TOKEN = f"""
 import os
@@ -61,7 +60,7 @@ def assert_private_holders(home: Path, expected: set[str]) -> None:
     found = holders(home)
     assert {p.name for p in found} - STORE_FILES == expected, found
     assert {p.name for p in found} & STORE_FILES  # the walk does see the value where it is
-    loose = {p: oct(m) for p, m in found.items() if p.name not in STORE_FILES and m != 0o600}
+    loose = {p: oct(m) for p, m in found.items() if m != 0o600}
     assert loose == {}
 
 

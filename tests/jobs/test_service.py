@@ -160,8 +160,8 @@ class _BrokenBackend:
     def refresh(self, job: JobRecord) -> JobRecord:
         return job
 
-    recover = refresh
-    cancel = refresh
+    def request_cancel(self, job: JobRecord) -> None:
+        return None
 
     def logs(self, job: JobRecord, **_: Any) -> Iterator[LogLine]:
         return iter(())

@@ -71,11 +71,11 @@ def test_states_follow_squeue_then_sacct(
 ) -> None:
     job = service.submit(slurm_spec(workdir))
     fake_slurm.scenario(sacct="sacct_none", squeue="squeue_pending")
-    assert service.get(job.id).state is JobState.STARTING  # not in accounting yet: squeue
+    assert service.refresh(job.id).state is JobState.STARTING  # not in accounting yet: squeue
     fake_slurm.scenario(sacct="sacct_running", squeue="squeue_running")
-    assert service.get(job.id).state is JobState.RUNNING
+    assert service.refresh(job.id).state is JobState.RUNNING
     fake_slurm.scenario(sacct="sacct_completed", squeue="squeue_invalid_job")
-    done = service.get(job.id)
+    done = service.refresh(job.id)
     assert done.state is JobState.SUCCEEDED and done.reason is None
     assert fake_slurm.calls("sacct")[-1] == [
         "-j", "4242", "--parsable2", "--noheader", "--format=JobID,State,ExitCode",
@@ -99,18 +99,21 @@ def test_failures_carry_slurms_reason(
 ) -> None:
     job = service.submit(slurm_spec(workdir))
     fake_slurm.scenario(sacct=recording, squeue="squeue_invalid_job")
-    done = service.get(job.id)
+    done = service.refresh(job.id)
     assert done.state is JobState.FAILED
     assert done.reason is not None and done.reason.startswith(reason)
 
 
 def test_cancel_calls_scancel(service: JobService, workdir: Path, fake_slurm: FakeSlurm) -> None:
     job = service.submit(slurm_spec(workdir))
-    fake_slurm.scenario(scancel="scancel_ok", sacct="sacct_cancelled", squeue="squeue_invalid_job")
-    done = service.cancel(job.id)
-    assert done.state is JobState.CANCELLED and done.reason == "cancelled by request"
+    fake_slurm.scenario(scancel="scancel_ok", sacct="sacct_running", squeue="squeue_running")
+    cancelling = service.cancel(job.id)
+    assert cancelling.state is JobState.CANCELLING and cancelling.cancel_requested
     assert fake_slurm.calls("scancel") == [["4242"]]
-    assert service.get(job.id).state is JobState.CANCELLED
+    assert service.refresh(job.id).state is JobState.CANCELLING  # Slurm still runs it
+    fake_slurm.scenario(sacct="sacct_cancelled", squeue="squeue_invalid_job")
+    done = service.refresh(job.id)
+    assert done.state is JobState.CANCELLED and done.reason == "cancelled by request"
 
 
 def test_cancelled_outside_workbench_and_forgotten_jobs(
@@ -118,10 +121,10 @@ def test_cancelled_outside_workbench_and_forgotten_jobs(
 ) -> None:
     outside = service.submit(slurm_spec(workdir))
     fake_slurm.scenario(sacct="sacct_cancelled", squeue="squeue_invalid_job")
-    assert service.get(outside.id).reason == "cancelled outside workbench (scancel)"
+    assert service.refresh(outside.id).reason == "cancelled outside workbench (scancel)"
     forgotten = service.submit(slurm_spec(workdir))
     fake_slurm.scenario(sacct="sacct_none", squeue="squeue_invalid_job")
-    lost = service.get(forgotten.id)
+    lost = service.refresh(forgotten.id)
     assert lost.state is JobState.LOST
     assert lost.reason == "Slurm no longer knows job 4242 (neither squeue nor sacct lists it)"
 
@@ -131,7 +134,7 @@ def test_accounting_disabled_falls_back_to_squeue(
 ) -> None:
     job = service.submit(slurm_spec(workdir))
     fake_slurm.scenario(sacct="sacct_disabled", squeue="squeue_running")
-    assert service.get(job.id).state is JobState.RUNNING
+    assert service.refresh(job.id).state is JobState.RUNNING
 
 
 def test_transient_errors_are_retried(

@@ -32,6 +32,7 @@ STATE_STYLE = {
     "queued": "dim",
     "starting": "cyan",
     "running": "blue",
+    "cancelling": "yellow",
     "succeeded": "green",
     "failed": "red",
     "cancelled": "yellow",
@@ -117,7 +118,7 @@ def _wait(service: JobService, job: JobRecord, *, quiet: bool) -> JobRecord:
     with console.status(f"job {job.id}: {job.state}") as status:
         while not job.state.terminal:
             time.sleep(0.2)
-            job = service.get(job.id)
+            job = service.refresh(job.id)  # no server may be running to refresh it
             elapsed = _duration(job.started_at, None)
             status.update(f"job {job.id}: {job.state} (attempt {job.attempt}, {elapsed})")
     reason = f": {job.reason}" if job.reason else ""
@@ -206,10 +207,10 @@ def logs(
 
 @jobs_app.command()
 def cancel(job_id: str) -> None:
-    """Cancel a job and stop all of its processes."""
-    with exit_on_errors("job spec"), console.status(f"cancelling job {job_id}"):
-        job = _service().cancel(job_id)
-    console.print(f"job {job.id} {_styled(job.state)}")
+    """Cancel a job and wait until all of its processes have stopped."""
+    with exit_on_errors("job spec"):
+        service = _service()
+        _wait(service, service.cancel(job_id), quiet=False)
 
 
 @jobs_app.command()

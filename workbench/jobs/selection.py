@@ -49,7 +49,7 @@ def job_launcher(
         run_id, reported = None, -1
         try:
             while True:
-                record = service.get(job.id)
+                record = service.refresh(job.id)  # this process may have no refresher
                 run_id = run_id or find_run(raw["name"])
                 if run_id is not None:
                     for point in client.get_metric_history(run_id, spec.metric):
@@ -61,6 +61,7 @@ def job_launcher(
                 time.sleep(poll)
         except TrialPruned:
             service.cancel(job.id)
+            service.wait(job.id, timeout=60)  # its ranks are gone before the run is closed
             if run_id is not None:  # the killed rank could not close its run: say why it ended
                 client.set_tag(run_id, "workbench.trial_state", "pruned")
                 client.set_terminated(run_id, status="KILLED")

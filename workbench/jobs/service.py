@@ -6,6 +6,13 @@
     service.wait(job.id); print(service.get(job.id).state)
     for line in service.logs(job.id, tail=20, follow=True): print(line)
 
+``get`` and ``list`` only read the store: they never wait for a scheduler. The store is kept
+current by each local job's supervisor and, for the rest, by whoever refreshes: the server's
+:class:`~workbench.jobs.refresher.JobRefresher` (``refresh_active`` every few seconds), or
+a caller that asks for one job with ``refresh(job_id)`` (``wait`` does, as the CLI does when
+no server is running). ``cancel`` answers at once with the ``cancelling`` record; the job is
+seen ending (``cancelled``) by the same refreshing.
+
 Malformed specs raise :class:`~workbench.jobs.spec.InvalidSpec` (an ``InvalidInput``) before
 anything is stored. Retries: ``spec.retries`` failed attempts are retried with exponential
 backoff where the job runs (local supervisor, the sbatch script's loop, the MPIJob's
@@ -15,7 +22,6 @@ its checkpoint directory, so an entry that follows :mod:`workbench.jobs.checkpoi
 
 from __future__ import annotations
 
-import builtins
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -50,8 +56,8 @@ class JobService:
         self.store = store or JobStore(self.settings.jobs_db)
         self.jobs_root = self.settings.home / "jobs"
         self._backends: dict[str, Backend] = dict(backends or {})
-        if recover:
-            self.recover()
+        if recover:  # re-attach to live jobs, mark the ones that died while no one watched
+            self.refresh_active()
 
     def backend(self, name: str) -> Backend:
         if name not in self._backends:
@@ -117,11 +123,32 @@ class JobService:
     # -- looking ----------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord:
-        """The job, refreshed from its backend when it is still active."""
+        """The job as stored (see :meth:`refresh` to ask its backend first)."""
+        return self.store.get(job_id)
+
+    def refresh(self, job_id: str) -> JobRecord:
+        """Ask an active job's backend how it is doing, store and return the answer."""
         record = self.store.get(job_id)
         if record.state.terminal:
             return record
         return self.backend(record.backend).refresh(record)
+
+    def refresh_active(self) -> int:
+        """Refresh every active job once; a job whose backend fails is logged and skipped.
+
+        Returns how many jobs were refreshed. Local jobs are cheap (their supervisor keeps
+        them current; this notices a dead supervisor); remote ones ask the scheduler.
+        """
+        done = 0
+        for record in self.store.active():
+            try:
+                self.backend(record.backend).refresh(record)
+                done += 1
+            except WorkbenchError as exc:
+                log.warning("could not refresh job %s (%s): %s", record.id, record.backend, exc)
+            except Exception:  # one broken job must not stop the others being refreshed
+                log.exception("refreshing job %s (%s) failed", record.id, record.backend)
+        return done
 
     def list(
         self,
@@ -131,27 +158,22 @@ class JobService:
         limit: int | None = 100,
         offset: int = 0,
     ) -> list[JobSummary]:
-        """Newest first. Active jobs on remote schedulers are refreshed first."""
+        """Newest first, as stored."""
         states = None if state is None else [_state(state)]
         if limit is not None and not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidInput(f"limit: must be between 1 and {MAX_LIST_LIMIT} (got {limit})")
         if offset < 0:
             raise InvalidInput(f"offset: must be >= 0 (got {offset})")
-        self._refresh_remote()
         return self.store.list(states=states, backend=backend, limit=limit, offset=offset)
 
-    def _refresh_remote(self) -> None:
-        for record in self.store.active(exclude_backend="local"):  # supervisors keep local current
-            try:
-                self.backend(record.backend).refresh(record)
-            except ServiceUnavailable as exc:
-                log.warning("could not refresh job %s: %s", record.id, exc)
-
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.1) -> JobRecord:
-        """Block until the job is final (or ``timeout`` passes); returns the latest record."""
+        """Block until the job is final (or ``timeout`` passes); returns the latest record.
+
+        Refreshes the job itself, so it works with no server (and no refresher) running.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            record = self.get(job_id)
+            record = self.refresh(job_id)
             if record.state.terminal or (deadline is not None and time.monotonic() >= deadline):
                 return record
             time.sleep(poll)
@@ -175,24 +197,24 @@ class JobService:
     # -- stopping ---------------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> JobRecord:
-        """Stop the job and all its processes; returns the final record."""
-        record = self.store.get(job_id)
-        if record.state.terminal:
-            raise Conflict(f"job {job_id} already {record.state}; nothing to cancel")
-        record = self.store.request_cancel(job_id)
-        return self.backend(record.backend).cancel(record)
+        """Mark the job ``cancelling``, tell its backend to stop it, return at once.
 
-    # -- restart ----------------------------------------------------------------------------
-
-    def recover(self) -> builtins.list[JobRecord]:
-        """Re-attach to every active job; dead ones are marked with the reason."""
-        recovered = []
-        for record in self.store.active():
-            try:
-                recovered.append(self.backend(record.backend).recover(record))
-            except WorkbenchError as exc:
-                log.warning("could not recover job %s: %s", record.id, exc)
-        return recovered
+        The job becomes ``cancelled`` (or how it ended meanwhile) when its supervisor or a
+        refresh sees it end; ``wait`` for that. Cancelling a ``cancelling`` job asks the
+        backend again (e.g. after ``scancel`` failed).
+        """
+        try:
+            record = self.store.begin_cancel(job_id)
+        except IllegalTransition as exc:
+            raise Conflict(f"job {job_id} already {exc.current}; nothing to cancel") from None
+        try:
+            self.backend(record.backend).request_cancel(record)
+        except ServiceUnavailable as exc:
+            raise ServiceUnavailable(
+                f"job {job_id} is cancelling, but telling {record.backend} to stop it failed: "
+                f"{exc}; cancel it again to retry"
+            ) from exc
+        return self.store.get(job_id)
 
 
 def check_training_entry(spec: JobSpec) -> None:

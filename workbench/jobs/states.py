@@ -2,9 +2,13 @@
 
 ```
 queued -> starting -> running -> succeeded | failed | cancelled | lost
+any of those three -> cancelling -> cancelled | succeeded | failed | lost
 ```
 plus the early exits (a queued or starting job can fail or be cancelled) and one way back:
-``running -> starting`` when a failed attempt is retried. Terminal states never change.
+``running -> starting`` when a failed attempt is retried. ``cancelling`` is active: a cancel
+was asked for and the backend told to stop, but the job has not been seen ending yet; it
+ends ``cancelled``, or how it ended on its own if it finished meanwhile. A job cancelled
+outside workbench (``scancel``) goes straight to ``cancelled``. Terminal states never change.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ class JobState(StrEnum):
     QUEUED = "queued"
     STARTING = "starting"
     RUNNING = "running"
+    CANCELLING = "cancelling"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -34,13 +39,16 @@ TERMINAL_STATES = frozenset(
 ACTIVE_STATES = frozenset(set(JobState) - TERMINAL_STATES)
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({JobState.STARTING, JobState.FAILED, JobState.CANCELLED}),
+    JobState.QUEUED: frozenset(
+        {JobState.STARTING, JobState.CANCELLING, JobState.FAILED, JobState.CANCELLED}
+    ),
     JobState.STARTING: frozenset(
-        {JobState.RUNNING, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
+        {JobState.RUNNING, JobState.CANCELLING, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
     ),
     JobState.RUNNING: frozenset(
-        {JobState.STARTING, *TERMINAL_STATES}  # starting again: a retried attempt
+        {JobState.STARTING, JobState.CANCELLING, *TERMINAL_STATES}  # starting: a retry
     ),
+    JobState.CANCELLING: TERMINAL_STATES,
     **{state: frozenset() for state in TERMINAL_STATES},
 }
 

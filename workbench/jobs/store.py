@@ -3,13 +3,17 @@
 Several processes write it at once (the server, the CLI, one supervisor per local job), so
 each state change is a compare-and-set: ``UPDATE ... WHERE id = ? AND state = <seen state>``,
 checked against :data:`workbench.jobs.states.TRANSITIONS` first. A lost race re-reads and
-re-checks, so an illegal transition is never written, whoever wins. All SQL lives here.
+re-checks, so an illegal transition is never written, whoever wins. All SQL lives here;
+the schema is created and changed by the Alembic revisions in :mod:`workbench.jobs.migrations`
+(``jobs_table`` below mirrors their head). The file and its ``-wal``/``-shm`` companions
+are readable by their owner only (0600), whatever the umask.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -34,9 +38,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError
 
 from workbench.errors import Conflict, InvalidInput, NotFound
+from workbench.jobs import migrations
 from workbench.jobs.secrets import redact_spec
 from workbench.jobs.states import (
     ACTIVE_STATES,
@@ -71,6 +75,7 @@ jobs_table = Table(
     Column("retry_of", String(32)),
     Index("ix_jobs_created", "created_at", "id"),
     Index("ix_jobs_state", "state"),
+    Index("ix_jobs_backend_state", "backend", "state"),
 )
 
 _SUMMARY_COLUMNS = (
@@ -185,28 +190,41 @@ def _summary(row: Any) -> JobSummary:
     )  # fmt: skip
 
 
-def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+DB_MODE = 0o600
+
+
+def _owner_only(path: Path) -> None:
+    """Create ``path`` if missing; either way leave it mode 0600 (umask does not apply)."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, DB_MODE)
+    try:
+        os.fchmod(fd, DB_MODE)
+    finally:
+        os.close(fd)
 
 
 class JobStore:
-    """The job table in ``path`` (created on first use, WAL mode, safe across processes)."""
+    """The job table in ``path`` (migrated to head on open, WAL mode, safe across processes)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(self.path)
         self.engine: Engine = create_engine(
             f"sqlite:///{self.path}", connect_args={"timeout": 30, "check_same_thread": False}
         )
-        event.listen(self.engine, "connect", _set_pragmas)
-        try:
-            metadata.create_all(self.engine)
-        except OperationalError:  # another process created it between the check and CREATE
-            metadata.create_all(self.engine)
+        event.listen(self.engine, "connect", self._on_connect)
+        migrations.upgrade(self.engine, self.path)
+
+    def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")  # first: WAL setup may wait for others
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        for suffix in ("-wal", "-shm"):  # sqlite made them on the first WAL connection
+            companion = self.path.with_name(self.path.name + suffix)
+            if companion.exists() and companion.stat().st_mode & 0o777 != DB_MODE:
+                companion.chmod(DB_MODE)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -270,6 +288,8 @@ class JobStore:
         current = self.get(job_id)
         if current.state is target or current.state.terminal:
             return current
+        if current.state is JobState.CANCELLING and not target.terminal:
+            return current  # asked to stop; the scheduler has not seen it end yet
         try:
             if target not in TRANSITIONS[current.state] and target in TRANSITIONS[JobState.RUNNING]:
                 self.transition(job_id, JobState.RUNNING)
@@ -302,8 +322,12 @@ class JobStore:
             )
         return bool(result.rowcount == 1)
 
-    def request_cancel(self, job_id: str) -> JobRecord:
-        return self.update(job_id, cancel_requested=True)
+    def begin_cancel(self, job_id: str) -> JobRecord:
+        """``cancelling`` with ``cancel_requested`` set, in one write (raises IllegalTransition)."""
+        current = self.get(job_id)
+        if current.state is JobState.CANCELLING:
+            return current
+        return self.transition(job_id, JobState.CANCELLING, cancel_requested=True)
 
     @staticmethod
     def _values(fields: dict[str, Any]) -> dict[str, Any]:

@@ -120,9 +120,12 @@ class Supervisor:
     # -- one attempt --------------------------------------------------------------------
 
     def _attempt(self) -> Outcome:
-        if self._cancelled():
-            return Outcome(JobState.CANCELLED, "cancelled by request")
-        if self._timed_out():
+        if self._cancelled() or self._timed_out():
+            if self.adopted is not None:  # an adopted mpiexec still runs: stop it first
+                terminate_session(self.adopted.ident, CANCEL_GRACE_S)
+                self.adopted = None
+            if self._cancelled():
+                return Outcome(JobState.CANCELLED, "cancelled by request", self._exit_codes())
             return self._timeout_outcome()
         launch, self.adopted = self.adopted or self._launch(), None
         if launch is None:

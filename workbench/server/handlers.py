@@ -7,7 +7,8 @@ by ``APIHandler``; errors are mapped by :class:`WorkbenchHandler`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -16,8 +17,10 @@ import workbench
 from workbench.errors import InvalidInput
 from workbench.jobs.service import JobService
 from workbench.server.base import WorkbenchHandler
+from workbench.server.jobs_runtime import ServerJobs
 
 API_PREFIX = "workbench/api"
+T = TypeVar("T")
 
 
 class VersionHandler(WorkbenchHandler):
@@ -35,12 +38,10 @@ class ConfigHandler(WorkbenchHandler):
 class JobsServiceMixin(WorkbenchHandler):
     """The one job service of this server (each route below defines only its own verbs)."""
 
-    @property
-    def jobs(self) -> JobService:
-        service = self.settings.get("workbench_jobs")
-        if service is None:
-            service = self.settings["workbench_jobs"] = JobService()
-        return service
+    async def jobs(self, call: Callable[[JobService], T]) -> T:
+        """Run ``call(service)`` on a worker thread (the first call also builds the service)."""
+        runtime: ServerJobs = self.settings["workbench_jobs"]
+        return await self.blocking(lambda: call(runtime.service()))
 
 
 class JobsHandler(JobsServiceMixin):
@@ -49,19 +50,20 @@ class JobsHandler(JobsServiceMixin):
         limit = self.int_argument("limit", 100)
         offset = self.int_argument("offset", 0) or 0
         state = self.get_argument("state", None)
-        jobs = await self.blocking(self.jobs.list, state=state, limit=limit, offset=offset)
+        jobs = await self.jobs(lambda s: s.list(state=state, limit=limit, offset=offset))
         self.write_json({"jobs": [j.to_dict() for j in jobs]})
 
     @web.authenticated
-    async def post(self) -> None:  # paths may not leave the Jupyter root
-        record = await self.blocking(self.jobs.submit, self.json_body(), root=self.root_dir)
+    async def post(self) -> None:
+        body, root = self.json_body(), self.root_dir  # paths may not leave the Jupyter root
+        record = await self.jobs(lambda s: s.submit(body, root=root))
         self.write_json(record.to_dict(), status=201)
 
 
 class JobHandler(JobsServiceMixin):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        record = await self.blocking(self.jobs.get, job_id)
+        record = await self.jobs(lambda s: s.get(job_id))
         self.write_json(record.to_dict())
 
 
@@ -70,7 +72,7 @@ class JobLogsHandler(JobsServiceMixin):
     async def get(self, job_id: str) -> None:
         rank = self.int_argument("rank", None)
         tail = self.int_argument("tail", 200)
-        lines = await self.blocking(lambda: list(self.jobs.logs(job_id, rank=rank, tail=tail)))
+        lines = await self.jobs(lambda s: list(s.logs(job_id, rank=rank, tail=tail)))
         self.write_json(
             {"lines": [{"rank": ln.rank, "stream": ln.stream, "text": ln.text} for ln in lines]}
         )
@@ -79,9 +81,12 @@ class JobLogsHandler(JobsServiceMixin):
 class JobActionHandler(JobsServiceMixin):
     @web.authenticated
     async def post(self, job_id: str, action: str) -> None:
-        act = self.jobs.cancel if action == "cancel" else self.jobs.retry
-        record = await self.blocking(act, job_id)
-        self.write_json(record.to_dict(), status=200 if action == "cancel" else 201)
+        if action == "cancel":  # 202: it is cancelling; polling shows it become cancelled
+            record = await self.jobs(lambda s: s.cancel(job_id))
+            self.write_json(record.to_dict(), status=202)
+            return
+        record = await self.jobs(lambda s: s.retry(job_id))
+        self.write_json(record.to_dict(), status=201)
 
 
 class ModelsHandler(WorkbenchHandler):

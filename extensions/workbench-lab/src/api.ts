@@ -140,15 +140,18 @@ export type JobState =
   | 'queued'
   | 'starting'
   | 'running'
+  | 'cancelling'
   | 'succeeded'
   | 'failed'
   | 'cancelled'
   | 'lost';
 
+/** States that still change (`cancelling`: asked to stop, not seen ending yet). */
 export const ACTIVE_JOB_STATES: ReadonlySet<string> = new Set([
   'queued',
   'starting',
-  'running'
+  'running',
+  'cancelling'
 ]);
 
 /** A job as the jobs API returns it (subset of the fields the UI uses). */

@@ -35,15 +35,19 @@ class Backend(Protocol):
         ...
 
     def refresh(self, job: JobRecord) -> JobRecord:
-        """Ask the scheduler (or the OS) how an active job is doing and store the answer."""
+        """Ask the scheduler (or the OS) how an active job is doing and store the answer.
+
+        After a service restart this re-attaches to a live job or marks a dead one (the
+        service refreshes every active job when it starts). This is also where a
+        ``cancelling`` job is seen to end (``cancelled``, or how it
+        ended on its own); it stays ``cancelling`` while the scheduler still runs it.
+        """
         ...
 
-    def recover(self, job: JobRecord) -> JobRecord:
-        """After a service restart: re-attach to a live job, or mark a dead one failed."""
-        ...
-
-    def cancel(self, job: JobRecord) -> JobRecord:
-        """Stop the job and everything it started; returns the stored, final record."""
+    def request_cancel(self, job: JobRecord) -> None:
+        """Tell a ``cancelling`` job (``cancel_requested`` is set) to stop everything it
+        started, without waiting for it to; its end is recorded by :meth:`refresh` (or, for
+        local jobs, by their supervisor). Safe to call again."""
         ...
 
     def logs(

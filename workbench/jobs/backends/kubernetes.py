@@ -187,15 +187,14 @@ class KubernetesBackend:
             return self.store.advance(job.id, JobState.LOST, reason=gone)
         except Exception as exc:
             raise _api_error(exc, f"reading MPIJob {ns}/{name}") from exc
+        if job.cancel_requested and obj.get("metadata", {}).get("deletionTimestamp"):
+            return self.store.get(job.id)  # our delete is under way: its pods' ends are ours
         target, reason = mpijob_state(obj)
         return self.store.advance(job.id, target, reason=reason)
 
-    def recover(self, job: JobRecord) -> JobRecord:
-        return self.refresh(job)  # the cluster is the source of truth
-
-    def cancel(self, job: JobRecord) -> JobRecord:
+    def request_cancel(self, job: JobRecord) -> None:
+        """Delete the MPIJob (foreground: its pods go first); refresh sees it gone."""
         self._delete_mpijob(*self._ref(job))
-        return self.store.advance(job.id, JobState.CANCELLED, reason="cancelled by request")
 
     def _delete_mpijob(self, ns: str, name: str) -> None:
         """Delete the MPIJob and, through owner references, its pods and env Secret."""

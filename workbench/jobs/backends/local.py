@@ -5,7 +5,7 @@ supervisor starts ``mpiexec`` (another session: Open MPI puts each rank in its o
 group, so the session is what holds every process of the job), enforces the timeout, retries
 and writes every state change to the store, so a job finishes correctly with no server
 watching. Each rank runs under :mod:`workbench.jobs.rank_wrapper` (per-rank logs, exit
-records). After a restart, :meth:`LocalBackend.recover` re-attaches: a live supervisor keeps
+records). After a restart, :meth:`LocalBackend.refresh` re-attaches: a live supervisor keeps
 watching, a live ``mpiexec`` without one gets a new supervisor, and a dead job is marked.
 """
 
@@ -27,7 +27,7 @@ from workbench.errors import InvalidInput, ServiceUnavailable
 from workbench.jobs.backends.launch import write_training_spec
 from workbench.jobs.backends.rank_exits import MPIEXEC_LOG, attempt_outcome
 from workbench.jobs.logs import LogLine, read_logs
-from workbench.jobs.processes import ProcessId, session_members, terminate_session
+from workbench.jobs.processes import ProcessId, session_members
 from workbench.jobs.spec import JobSpec
 from workbench.jobs.states import IllegalTransition, JobState
 from workbench.jobs.store import JobRecord, JobStore
@@ -121,9 +121,6 @@ class LocalBackend:
         return self.store.get(job.id)
 
     def refresh(self, job: JobRecord) -> JobRecord:
-        return self.recover(job)
-
-    def recover(self, job: JobRecord) -> JobRecord:
         if _supervisor_alive(job):
             return job  # re-attached: it is still watching and writes every change
         job = self.store.get(job.id)  # it may have finished between the two reads
@@ -131,8 +128,9 @@ class LocalBackend:
             return job
         launcher = _launcher(job)
         if launcher is not None and session_members(launcher):
-            return self._spawn_supervisor(job, adopt=True)
-        if job.supervisor is None and time.time() - job.updated_at < UNCLAIMED_AFTER_S:
+            return self._spawn_supervisor(job, adopt=True)  # it stops a cancelled one
+        recent = time.time() - job.updated_at < UNCLAIMED_AFTER_S
+        if job.supervisor is None and recent and not job.cancel_requested:
             return job  # being submitted right now
         return self._mark_dead(job, launcher)
 
@@ -158,21 +156,12 @@ class LocalBackend:
         except IllegalTransition:
             return self.store.get(job.id)  # someone else finished it first
 
-    def cancel(self, job: JobRecord) -> JobRecord:
-        """Ask the supervisor to stop the job; do it here if there is no supervisor."""
-        deadline = time.monotonic() + CANCEL_GRACE_S + 5.0
-        while _supervisor_alive(job) and time.monotonic() < deadline:
-            job = self.store.get(job.id)
-            if job.state.terminal:
-                break
-            time.sleep(0.05)
-        launcher = _launcher(self.store.get(job.id))
-        if launcher is not None:
-            terminate_session(launcher, CANCEL_GRACE_S)
-        job = self.store.get(job.id)
-        if job.state.terminal:
-            return job
-        return self._finish(job, JobState.CANCELLED, "cancelled by request", job.exit_codes)
+    def request_cancel(self, job: JobRecord) -> None:
+        """Nothing to send: the supervisor polls ``cancel_requested`` and stops the session.
+
+        Without a live supervisor, :meth:`refresh` adopts a live ``mpiexec`` (the new
+        supervisor stops it) or records the end of a dead one.
+        """
 
     def logs(
         self, job: JobRecord, *, rank: int | None, tail: int | None, follow: bool

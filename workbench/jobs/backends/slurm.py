@@ -81,6 +81,8 @@ class SlurmBackend:
     def refresh(self, job: JobRecord) -> JobRecord:
         slurm_id = job.backend_ref.get("slurm_job_id")
         if slurm_id is None:
+            if job.cancel_requested:
+                return self.store.advance(job.id, JobState.CANCELLED, reason="cancelled by request")
             if time.time() - job.updated_at > UNSUBMITTED_AFTER_S:
                 return self.store.advance(job.id, JobState.FAILED, reason="never reached sbatch")
             return job
@@ -102,16 +104,14 @@ class SlurmBackend:
             return self.store.advance(job.id, target, reason=f"cancelled {who}")
         return self.store.advance(job.id, target)
 
-    def recover(self, job: JobRecord) -> JobRecord:
-        return self.refresh(job)  # Slurm is the source of truth; nothing to re-attach
-
-    def cancel(self, job: JobRecord) -> JobRecord:
+    def request_cancel(self, job: JobRecord) -> None:
+        """``scancel``; Slurm stops the job asynchronously and ``sacct`` then says CANCELLED."""
         slurm_id = job.backend_ref.get("slurm_job_id")
-        if slurm_id is not None:
-            proc = self._run([self._tool("scancel"), slurm_id])
-            if proc.returncode != 0 and not _GONE.search(proc.stderr):
-                raise ServiceUnavailable(f"scancel {slurm_id} failed: {proc.stderr.strip()}")
-        return self.store.advance(job.id, JobState.CANCELLED, reason="cancelled by request")
+        if slurm_id is None:
+            return  # never reached sbatch: refresh finishes it
+        proc = self._run([self._tool("scancel"), slurm_id])
+        if proc.returncode != 0 and not _GONE.search(proc.stderr):
+            raise ServiceUnavailable(f"scancel {slurm_id} failed: {proc.stderr.strip()}")
 
     def logs(
         self, job: JobRecord, *, rank: int | None, tail: int | None, follow: bool

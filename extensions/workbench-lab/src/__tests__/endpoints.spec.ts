@@ -147,7 +147,7 @@ describe('requests', () => {
   });
 
   it('cancels with a POST to jobs/<id>/cancel', async () => {
-    const fetchMock = mockFetch({ id: 'j1', state: 'cancelled' });
+    const fetchMock = mockFetch({ id: 'j1', state: 'cancelling' });
     await cancelJob('j1');
     const request = requestOf(fetchMock);
     expect(request.method).toBe('POST');

@@ -99,7 +99,8 @@ class JobRow {
     this._meta.title = `${ranks} on the ${job.backend} backend, ${job.state} ${timeAgo(when)}`;
     this._reason.textContent = job.reason ?? '';
     this._reason.hidden = !job.reason;
-    this._cancelButton.hidden = !ACTIVE_JOB_STATES.has(job.state);
+    this._cancelButton.hidden =
+      !ACTIVE_JOB_STATES.has(job.state) || job.state === 'cancelling';
   }
 
   /** Reload the log tail when the logs are open (and may still change). */
