@@ -33,8 +33,8 @@ def jp_server_config():
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    wd = tmp_path / "work"
+def workdir(jp_root_dir: Path) -> Path:
+    wd = jp_root_dir / "work"  # REST jobs run under the Jupyter root
     wd.mkdir()
     (wd / "train.py").write_text("print('hi')\n")
     (wd / "stubborn.py").write_text(textwrap.dedent(STUBBORN))
