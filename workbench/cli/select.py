@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from workbench.cli.console import console, exit_on_errors
-from workbench.errors import InvalidInput
 
 
 def select(
@@ -18,24 +17,11 @@ def select(
     trials: Annotated[int | None, typer.Option("--trials", help="Override trials.")] = None,
 ) -> None:
     """Search models and hyper-parameters (Optuna); each trial is a tracked training job."""
-    import pydantic
-    import yaml
+    from workbench.selection.jobs import select_with_jobs
+    from workbench.selection.spec import load_selection_spec
 
-    from workbench.jobs.selection import select_with_jobs
-    from workbench.training.selection import SelectionSpec
-
-    with exit_on_errors("job spec"):
-        try:
-            raw = yaml.safe_load(spec_file.read_text())
-            if trials is not None:
-                raw["trials"] = trials
-            spec = SelectionSpec.model_validate(raw)
-        except (yaml.YAMLError, TypeError) as exc:
-            raise InvalidInput(f"selection spec {spec_file}: not a YAML mapping ({exc})") from exc
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "spec"
-            raise InvalidInput(f"selection spec {spec_file}: {where}: {first['msg']}") from exc
+    with exit_on_errors("selection spec"):
+        spec = load_selection_spec(spec_file, trials)
         with console.status(f"study {spec.name}: starting") as status:
             result, best_run = select_with_jobs(
                 spec,

@@ -13,17 +13,17 @@ from typing import Any
 
 from workbench.config import Settings, get_settings
 from workbench.jobs.service import JobService
-from workbench.tracking.client import experiment_id, fluent_tracking_uri, tracking_client
-from workbench.tracking.runs import RunLogger
-from workbench.training.selection import (
+from workbench.selection.spec import SelectionSpec
+from workbench.selection.study import (
     Launcher,
     Report,
     SelectionResult,
-    SelectionSpec,
     TrialPruned,
     run_selection,
     study_storage,
 )
+from workbench.tracking.client import experiment_id, fluent_tracking_uri, tracking_client
+from workbench.tracking.runs import RunLogger
 
 
 def job_launcher(
