@@ -228,7 +228,7 @@ def test_train_shows_server_errors_inline(page):
             route.continue_()
 
     # JupyterLab appends a cache-busting query string to every API call.
-    page.route(re.compile(r"/workbench/api/jobs(\?|$)"), refuse)
+    page.route(re.compile(r"/workbench/api/train(\?|$)"), refuse)
     panel = _open_sidebar(page)
     form = panel.locator('.wb-section[data-section="jobs"] form.wb-train-form')
     form.locator('select[name="model"] option[value="mlp"]').wait_for(state="attached")

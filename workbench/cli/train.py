@@ -23,25 +23,20 @@ def train(
 
     The spec is checked completely (model, hyper-parameters, data) before any rank starts.
     """
-    from workbench.training.spec import data_path, load_spec
+    from workbench.jobs.training_job import training_job
+    from workbench.training.spec import load_spec
 
     with exit_on_errors("job spec"):
-        spec = load_spec(spec_file.resolve())
-        raw = spec.model_dump(mode="json")
-        path = data_path(spec, spec_file.resolve().parent)
-        if path is not None:
-            raw["data"]["path"] = str(path)  # ranks run in the job's folder, not beside the spec
-        service = job_service()
-        job = service.submit(
-            {
-                "name": spec.name,
-                "entry": {"kind": "training", "spec": raw},
-                "ranks": ranks,
-                "backend": backend,
-                "working_dir": str(Path.cwd()),
-                "mlflow_experiment": spec.experiment,
-            }
+        path = spec_file.resolve()
+        job_spec = training_job(
+            load_spec(path),
+            ranks=ranks,
+            backend=backend,
+            working_dir=Path.cwd(),
+            spec_dir=path.parent,
         )
+        service = job_service()
+        job = service.submit(job_spec)
         console.print(f"submitted training job [bold]{job.id}[/] ({job.name}, {job.ranks} ranks)")
         if detach:
             return

@@ -93,11 +93,16 @@ class WorkbenchHandler(APIHandler):
         self.set_header("Location", f"{self.base_url}workbench/api/operations/{op.id}")
         self.write_json(op.to_dict(), status=202)
 
+    @property
+    def server_root(self) -> Path:
+        """The Jupyter server's root: every path a request names stays under it."""
+        return Path(self.settings["server_root_dir"]).expanduser().resolve()
+
     def user_path(self, raw: Any, what: str) -> Path:
         """A path from a request, relative to the server's root, that may not leave it."""
         if not isinstance(raw, str) or not raw.strip():
             raise InvalidInput(f"{what}: a path relative to the Jupyter root is required")
-        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
+        root = self.server_root
         path = (root / raw.strip()).resolve()
         if not path.is_relative_to(root):
             raise InvalidInput(f"{what}: {raw!r} is outside the Jupyter root {root}")
