@@ -25,8 +25,8 @@ def seeded_runs(lab_server: LabServer, monkeypatch: pytest.MonkeyPatch) -> list[
     """Two MLflow runs in experiment ``workbench`` of the lab server's home."""
     monkeypatch.setenv("WORKBENCH_HOME", str(lab_server.home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    from workbench.tracking.observer import MlflowObserver
     from workbench.training.data import synthetic
+    from workbench.training.observer import MlflowObserver
 
     data = synthetic(40, (1, 4, 4), 2)
     data.name = "seed-data@v2"
@@ -228,7 +228,7 @@ def test_train_shows_server_errors_inline(page):
             route.continue_()
 
     # JupyterLab appends a cache-busting query string to every API call.
-    page.route(re.compile(r"/workbench/api/jobs(\?|$)"), refuse)
+    page.route(re.compile(r"/workbench/api/train(\?|$)"), refuse)
     panel = _open_sidebar(page)
     form = panel.locator('.wb-section[data-section="jobs"] form.wb-train-form')
     form.locator('select[name="model"] option[value="mlp"]').wait_for(state="attached")

@@ -30,6 +30,7 @@ EXAMPLES = {
     "runs": "runs",
     "runs/compare": "runs/compare",
     r"runs/([0-9a-f]{32})/metrics/([A-Za-z0-9_./ -]+)": f"runs/{RUN_ID}/metrics/loss",
+    "train": "train",
     "labeling/server": "labeling/server",
     "labeling/server/(start|stop)": "labeling/server/stop",
     "labeling/projects": "labeling/projects",

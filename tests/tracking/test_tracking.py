@@ -93,17 +93,6 @@ def test_search_pages_sorts_filters_and_compares(wb_home: Path):
         compare_runs(client, [ids[0], "0" * 32])
 
 
-def test_a_run_shorter_than_one_sampling_interval_still_gets_system_metrics(wb_home: Path):
-    from workbench.tracking.observer import MlflowObserver
-
-    observer = MlflowObserver("short", system_metrics_interval=60.0)
-    run_id = observer.start()
-    observer.end()
-    run = tracking_client().get_run(run_id)
-    assert "system/cpu_utilization_percentage" in run.data.metrics
-    assert "system/system_memory_usage_megabytes" in run.data.metrics
-
-
 def test_store_statistics_are_taken_when_runs_end_not_per_request(wb_home: Path):
     import sqlite3
 

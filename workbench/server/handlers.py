@@ -16,6 +16,7 @@ from tornado import web
 import workbench
 from workbench.errors import InvalidInput
 from workbench.jobs.service import JobService
+from workbench.jobs.store import JobRecord
 from workbench.server.base import WorkbenchHandler
 from workbench.server.jobs_runtime import ServerJobs
 
@@ -150,6 +151,41 @@ class CompareHandler(TrackingHandler):
         self.write_json(await self.query(compare_runs, self.get_arguments("run_id")))
 
 
+class TrainHandler(JobsServiceMixin):
+    """``{"spec": <training spec>, "ranks": N, "backend"?, "working_dir"?}`` -> the job (201).
+
+    The server builds the job (:func:`training_job`); ``working_dir`` (default: the server's
+    root) and the spec's ``data.path`` may not leave the root.
+    """
+
+    FIELDS = frozenset({"spec", "ranks", "backend", "working_dir"})
+
+    @web.authenticated
+    async def post(self) -> None:
+        from workbench.jobs.training_job import training_job
+
+        body = self.json_body()
+        if not isinstance(body, dict) or "spec" not in body:
+            raise InvalidInput('request body: a JSON object {"spec": {...}, "ranks": N} is needed')
+        if unknown := sorted(set(body) - self.FIELDS):
+            raise InvalidInput(f"{unknown[0]}: not a field of a training request")
+        working_dir = self.user_path(body.get("working_dir", "."), "working_dir")
+        root = self.root_dir
+
+        def submit(service: JobService) -> JobRecord:
+            job = training_job(
+                body["spec"],
+                ranks=body.get("ranks", 1),
+                backend=body.get("backend", "local"),
+                working_dir=working_dir,
+                root=root,
+            )
+            return service.submit(job, root=root)
+
+        record = await self.jobs(submit)
+        self.write_json(record.to_dict(), status=201)
+
+
 ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [
     ("version", VersionHandler),
     ("config", ConfigHandler),
@@ -162,6 +198,7 @@ ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [
     ("runs", RunsHandler),
     ("runs/compare", CompareHandler),
     (r"runs/([0-9a-f]{32})/metrics/([A-Za-z0-9_./ -]+)", MetricHistoryHandler),
+    ("train", TrainHandler),
 ]
 
 

@@ -5,8 +5,8 @@ spec is checked before anything starts; rank 0 logs params, per-epoch metrics, t
 evaluation and the model to MLflow and checkpoints every epoch; a resubmitted job
 resumes from the latest checkpoint and continues the same MLflow run.
 
-This module is the process's composition root: it is the one place in ``training`` that
-wires in ``workbench.tracking`` (trainers only see the ``Observer`` protocol).
+This module is the process's composition root: it is the one place that hands trainers the
+MLflow observer (:mod:`workbench.training.observer`); trainers only see the ``Observer`` protocol.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from workbench.training.spec import TrainingSpec, load_spec
 
 def run(spec: TrainingSpec, base: Path) -> dict[str, Any]:
     import workbench.engine as wb
-    from workbench.tracking.observer import MlflowObserver
+    from workbench.training.observer import MlflowObserver
 
     wb.init()
     ctx = RunContext.from_env(wb.rank(), wb.size(), base, spec.checkpoint_dir)

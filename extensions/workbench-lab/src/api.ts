@@ -110,16 +110,6 @@ export function withQuery(
   return query ? `${path}?${query}` : path;
 }
 
-/** `GET /workbench/api/config`. */
-export interface IServerConfig {
-  /** Absolute root directory of the Jupyter server. */
-  root_dir: string;
-}
-
-export function getConfig(): Promise<IServerConfig> {
-  return requestAPI<IServerConfig>('config');
-}
-
 /** One model of the zoo (`GET /workbench/api/models`). */
 export interface IModelInfo {
   name: string;
@@ -167,12 +157,11 @@ export interface IJob {
   reason: string | null;
 }
 
-/** Body of `POST /workbench/api/jobs`. */
-export interface IJobSubmission {
-  name: string;
-  entry: { kind: 'training'; spec: Record<string, unknown> };
+/** Body of `POST /workbench/api/train`: the server builds the job from the spec. */
+export interface ITrainingSubmission {
+  spec: Record<string, unknown>;
   ranks: number;
-  working_dir: string;
+  backend?: string;
 }
 
 export interface ITrainingRequest {
@@ -180,44 +169,27 @@ export interface ITrainingRequest {
   dataset: string;
   ranks: number;
   epochs: number;
-  workingDir: string;
 }
 
 /**
- * A job name the server accepts (a DNS label: lowercase letters, digits, '-',
- * at most 32 characters), derived from a free-form name like `keras_resnet50-digits`.
+ * The one-click training: `<model>` on `<dataset>` over `ranks` ranks. Only the training
+ * spec is built here; its defaults and the job around it are the server's.
  */
-export function jobName(raw: string): string {
-  const label = raw
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .slice(0, 32)
-    .replace(/^-+|-+$/g, '');
-  return label || 'job';
-}
-
-/** The one-click training job: `<model>` on `<dataset>` over `ranks` ranks. */
-export function trainingJob(request: ITrainingRequest): IJobSubmission {
-  const name = `${request.model}-${request.dataset}`;
+export function trainingJob(request: ITrainingRequest): ITrainingSubmission {
   return {
-    name: jobName(name),
-    entry: {
-      kind: 'training',
-      spec: {
-        name,
-        experiment: 'workbench',
-        model: { name: request.model },
-        data: { source: request.dataset },
-        train: { epochs: request.epochs, batch_size: 32, lr: 0.05 }
-      }
+    spec: {
+      name: `${request.model}-${request.dataset}`,
+      experiment: 'workbench',
+      model: { name: request.model },
+      data: { source: request.dataset },
+      train: { epochs: request.epochs }
     },
-    ranks: request.ranks,
-    working_dir: request.workingDir
+    ranks: request.ranks
   };
 }
 
-export function submitJob(body: IJobSubmission): Promise<IJob> {
-  return requestAPI<IJob>('jobs', {
+export function submitTraining(body: ITrainingSubmission): Promise<IJob> {
+  return requestAPI<IJob>('train', {
     method: 'POST',
     body: JSON.stringify(body)
   });

@@ -1,7 +1,7 @@
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { getConfig, getVersion, IServerConfig, listModels } from './api';
+import { getVersion, listModels } from './api';
 import { el } from './dom';
 import { workbenchIcon } from './icon';
 import { ExperimentsSection } from './sections/experiments';
@@ -36,7 +36,6 @@ export class WorkbenchSidebar extends Widget {
     this._experiments = new ExperimentsSection();
     this._jobs = new JobsSection(
       models,
-      () => this._serverConfig(),
       () => void this._experiments.refresh()
     );
     const sections: ISectionSpec[] = [
@@ -117,17 +116,6 @@ export class WorkbenchSidebar extends Widget {
     this._jobs.setVisible(this.isVisible && expanded);
   }
 
-  /** The server's root dir, asked once (again after a failure). */
-  private _serverConfig(): Promise<IServerConfig> {
-    if (!this._config) {
-      this._config = getConfig().catch(error => {
-        this._config = null;
-        throw error;
-      });
-    }
-    return this._config;
-  }
-
   private _setStatus(className: string, text: string): void {
     this._status.replaceChildren(el('span', className, text));
   }
@@ -163,5 +151,4 @@ export class WorkbenchSidebar extends Widget {
   private _status: HTMLDivElement;
   private _jobs: JobsSection;
   private _experiments: ExperimentsSection;
-  private _config: Promise<IServerConfig> | null = null;
 }

@@ -4,12 +4,11 @@ import {
   cancelJob,
   getMetricHistory,
   jobLogsPath,
-  jobName,
   jobsPath,
   listRuns,
   metricHistoryPath,
   runsPath,
-  submitJob,
+  submitTraining,
   trainingJob,
   withQuery
 } from '../api';
@@ -80,69 +79,39 @@ describe('endpoint paths', () => {
   });
 });
 
-describe('training job body', () => {
-  it('matches the jobs API contract', () => {
+describe('training request body', () => {
+  it('is a training spec and ranks: the server builds the job', () => {
     expect(
-      trainingJob({
-        model: 'resnet18',
-        dataset: 'digits',
-        ranks: 4,
-        epochs: 7,
-        workingDir: '/srv/work'
-      })
+      trainingJob({ model: 'resnet18', dataset: 'digits', ranks: 4, epochs: 7 })
     ).toEqual({
-      name: 'resnet18-digits',
-      entry: {
-        kind: 'training',
-        spec: {
-          name: 'resnet18-digits',
-          experiment: 'workbench',
-          model: { name: 'resnet18' },
-          data: { source: 'digits' },
-          train: { epochs: 7, batch_size: 32, lr: 0.05 }
-        }
+      spec: {
+        name: 'resnet18-digits',
+        experiment: 'workbench',
+        model: { name: 'resnet18' },
+        data: { source: 'digits' },
+        train: { epochs: 7 }
       },
-      ranks: 4,
-      working_dir: '/srv/work'
+      ranks: 4
     });
-  });
-
-  it('turns any model name into a DNS-label job name', () => {
-    expect(jobName('keras_mobilenet_v2-digits')).toBe(
-      'keras-mobilenet-v2-digits'
-    );
-    expect(jobName('A'.repeat(40))).toBe('a'.repeat(32));
-    expect(jobName('x'.repeat(31) + '_y')).toBe('x'.repeat(31));
-    expect(jobName('__')).toBe('job');
-    const body = trainingJob({
-      model: 'keras_small_cnn',
-      dataset: 'digits',
-      ranks: 1,
-      epochs: 1,
-      workingDir: '/w'
-    });
-    expect(body.name).toBe('keras-small-cnn-digits');
-    expect(body.entry.spec.name).toBe('keras_small_cnn-digits');
   });
 });
 
 describe('requests', () => {
-  it('POSTs the job body as JSON', async () => {
+  it('POSTs the training request to train', async () => {
     const fetchMock = mockFetch({ id: 'j1', state: 'queued' }, 201);
     const body = trainingJob({
       model: 'mlp',
       dataset: 'digits',
       ranks: 1,
-      epochs: 1,
-      workingDir: '/w'
+      epochs: 1
     });
-    await expect(submitJob(body)).resolves.toEqual({
+    await expect(submitTraining(body)).resolves.toEqual({
       id: 'j1',
       state: 'queued'
     });
     const request = requestOf(fetchMock);
     expect(request.method).toBe('POST');
-    expect(new URL(request.url).pathname).toBe('/lab-base/workbench/api/jobs');
+    expect(new URL(request.url).pathname).toBe('/lab-base/workbench/api/train');
     expect(JSON.parse(await request.text())).toEqual(body);
   });
 

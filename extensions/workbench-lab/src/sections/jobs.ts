@@ -5,9 +5,8 @@ import {
   IJob,
   ILogLine,
   IModelInfo,
-  IServerConfig,
   listJobs,
-  submitJob,
+  submitTraining,
   trainingJob
 } from '../api';
 import { button, el, errorLine, errorMessage, timeAgo } from '../dom';
@@ -189,7 +188,6 @@ export class JobsSection {
 
   constructor(
     models: Promise<IModelInfo[]>,
-    private readonly _config: () => Promise<IServerConfig>,
     private readonly _onJobFinished: (job: IJob) => void = () => undefined
   ) {
     this.node.append(this._buildForm(), this._buildList());
@@ -407,14 +405,12 @@ export class JobsSection {
     this._submit.disabled = true;
     this._submit.textContent = 'Submitting…';
     try {
-      const config = await this._config();
-      const job = await submitJob(
+      const job = await submitTraining(
         trainingJob({
           model: this._model.value,
           dataset: this._dataset.value,
           ranks,
-          epochs,
-          workingDir: config.root_dir
+          epochs
         })
       );
       this._notice.textContent = `Submitted ${job.name}.`;

@@ -1,4 +1,4 @@
-"""``workbench label ...`` and ``workbench datasets ...``: thin commands over the service.
+"""``workbench label ...``: thin commands over the labeling service.
 
 Exit codes: 0 ok; 1 the request could not be served (Label Studio down, not found);
 2 bad input. ``--json`` prints the service's answer as it is.
@@ -6,7 +6,6 @@ Exit codes: 0 ok; 1 the request could not be served (Label Studio down, not foun
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +13,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from workbench.console import console, exit_on_errors
+from workbench.cli.console import JsonOption, console, echo_json, exit_on_errors
 from workbench.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -23,20 +22,12 @@ if TYPE_CHECKING:
 label_app = typer.Typer(
     name="label", help="Label data in the managed Label Studio.", no_args_is_help=True
 )
-datasets_app = typer.Typer(
-    name="datasets", help="Dataset versions (NAME@vN) exported from labeling.", no_args_is_help=True
-)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _service() -> LabelingService:
-    from workbench.labeling.service import LabelingService
+def labeling_service() -> LabelingService:
+    from workbench.labeling.service import LabelingService  # keeps `workbench --help` quick
 
     return LabelingService()
-
-
-def _echo_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, indent=2))
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -50,24 +41,24 @@ def _print_status(status: dict[str, Any]) -> None:
 def start(as_json: JsonOption = False) -> None:
     """Start the managed Label Studio (or reuse the running one)."""
     with exit_on_errors():
-        status = _service().start(progress=not as_json).to_dict()
-    _echo_json(status) if as_json else _print_status(status)
+        status = labeling_service().start(progress=not as_json).to_dict()
+    echo_json(status) if as_json else _print_status(status)
 
 
 @label_app.command("status")
 def status(as_json: JsonOption = False) -> None:
     """Whether Label Studio runs, its URL and the token file's path (never the token)."""
     with exit_on_errors():
-        status = _service().status().to_dict()
-    _echo_json(status) if as_json else _print_status(status)
+        status = labeling_service().status().to_dict()
+    echo_json(status) if as_json else _print_status(status)
 
 
 @label_app.command("stop")
 def stop(as_json: JsonOption = False) -> None:
     """Stop the managed Label Studio."""
     with exit_on_errors():
-        status = _service().stop().to_dict()
-    _echo_json(status) if as_json else _print_status(status)
+        status = labeling_service().stop().to_dict()
+    echo_json(status) if as_json else _print_status(status)
 
 
 @label_app.command("create")
@@ -86,12 +77,12 @@ def create(
         if template not in ("classification", "boxes"):
             raise InvalidInput(f"--template: classification or boxes, not {template!r}")
         names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
-        record, result = _service().create_project(
+        record, result = labeling_service().create_project(
             name, images, dataset=dataset, template=template,  # type: ignore[arg-type]
             classes=names, progress=not as_json,
         )  # fmt: skip
     if as_json:
-        _echo_json({"project": record.id, "title": record.title, **result.to_dict()})
+        echo_json({"project": record.id, "title": record.title, **result.to_dict()})
         return
     console.print(
         f"project {record.id} [bold]{record.title}[/]: {result.new} tasks imported "
@@ -108,9 +99,9 @@ def import_images(
 ) -> None:
     """Import images added to the project's folder since (known images are skipped)."""
     with exit_on_errors():
-        result = _service().import_images(project, progress=not as_json)
+        result = labeling_service().import_images(project, progress=not as_json)
     if as_json:
-        _echo_json(result.to_dict())
+        echo_json(result.to_dict())
         return
     console.print(f"{result.new} new tasks, {result.already} already in the project")
 
@@ -119,9 +110,9 @@ def import_images(
 def list_projects(as_json: JsonOption = False) -> None:
     """Labeling projects with their progress."""
     with exit_on_errors():
-        projects = _service().list_projects()
+        projects = labeling_service().list_projects()
     if as_json:
-        _echo_json(projects)
+        echo_json(projects)
         return
     table = Table(title="labeling projects", box=box.SIMPLE_HEAD)
     for column in ("id", "title", "template", "labeled / total", "classes"):
@@ -141,9 +132,9 @@ def export(
 ) -> None:
     """Export the project's labels as the next immutable version of a dataset."""
     with exit_on_errors():
-        described = _service().export(project, dataset)
+        described = labeling_service().export(project, dataset)
     if as_json:
-        _echo_json(described)
+        echo_json(described)
         return
     verb = "exported" if described["created"] else "unchanged since"
     console.print(f"{verb} [bold]{described['ref']}[/]: {described['items']} items")
@@ -164,10 +155,16 @@ def predict(
 ) -> None:
     """Pre-label the unlabeled tasks (they stay predictions until someone accepts them)."""
     with exit_on_errors():
-        out = _service().predict(project, model=model, auto=auto, min_per_class=min_per_class,
-                                 strategy=strategy, progress=not as_json)  # fmt: skip
+        out = labeling_service().predict(
+            project,
+            model=model,
+            auto=auto,
+            min_per_class=min_per_class,
+            strategy=strategy,
+            progress=not as_json,
+        )
     if as_json:
-        _echo_json(out)
+        echo_json(out)
         return
     line = f"{out['predicted']} predictions from [bold]{out['model_version']}[/]"
     if "held_out_accuracy" in out:
@@ -186,9 +183,9 @@ def accept(
 ) -> None:
     """Accept the current predictions on unlabeled tasks as labels (provenance kept)."""
     with exit_on_errors():
-        out = _service().accept(project, min_confidence)
+        out = labeling_service().accept(project, min_confidence)
     if as_json:
-        _echo_json(out)
+        echo_json(out)
         return
     console.print(f"accepted {out['accepted']} predictions of {out['model_version']} "
                   f"({out['below_threshold']} below {min_confidence})")  # fmt: skip
@@ -205,9 +202,9 @@ def next_batch(
 ) -> None:
     """The tasks to label next: the most uncertain (or, k-center, the most different)."""
     with exit_on_errors():
-        out = _service().next_batch(project, n, strategy)
+        out = labeling_service().next_batch(project, n, strategy)
     if as_json:
-        _echo_json(out)
+        echo_json(out)
         return
     table = Table(title=f"next {len(out['tasks'])} by {strategy}", box=box.SIMPLE_HEAD)
     for column in ("task", "image", "uncertainty", "open"):
@@ -226,9 +223,9 @@ def issues(
 ) -> None:
     """Labeled tasks whose label is probably wrong (cleanlab), most suspect first."""
     with exit_on_errors():
-        out = _service().label_errors(project, top, view)
+        out = labeling_service().label_errors(project, top, view)
     if as_json:
-        _echo_json(out)
+        echo_json(out)
         return
     table = Table(title=f"{len(out['suspects'])} likely label errors", box=box.SIMPLE_HEAD)
     for column in ("task", "image", "given", "suggested", "confidence in given"):
@@ -238,57 +235,3 @@ def issues(
                       f"{s['self_confidence']:.3f}")  # fmt: skip
     console.print(table)
     console.print(f"review them in Label Studio: {out['url']}", markup=False)
-
-
-@datasets_app.command("list")
-def datasets_list(as_json: JsonOption = False) -> None:
-    """Datasets and their versions."""
-    with exit_on_errors():
-        found = _service().datasets()
-    if as_json:
-        _echo_json(found)
-        return
-    table = Table(title="datasets", box=box.SIMPLE_HEAD)
-    for column in ("name", "versions", "latest", "items", "created"):
-        table.add_column(column)
-    for d in found:
-        latest = d["latest"]
-        table.add_row(d["name"], ", ".join(f"v{v}" for v in d["versions"]), latest["ref"],
-                      str(latest["items"]), latest["created_at"] or "-")  # fmt: skip
-    console.print(table)
-
-
-@datasets_app.command("show")
-def datasets_show(
-    ref: Annotated[str, typer.Argument(help="NAME@vN (NAME alone: the latest).")],
-    as_json: JsonOption = False,
-) -> None:
-    """One dataset version: size, classes, provenance, parent."""
-    with exit_on_errors():
-        d = _service().dataset(ref)
-    if as_json:
-        _echo_json(d)
-        return
-    console.print(f"[bold]{d['ref']}[/] ({d['kind']}): {d['items']} items, parent {d['parent']}")
-    console.print("classes: " + ", ".join(f"{k} {v}" for k, v in d["classes"].items()))
-    console.print("provenance: " + ", ".join(f"{k} {v}" for k, v in d["provenance"].items()))
-    console.print(f"manifest: {d['manifest']}", markup=False)
-
-
-@datasets_app.command("diff")
-def datasets_diff(
-    base: Annotated[str, typer.Argument(help="NAME@vN")],
-    other: Annotated[str, typer.Argument(help="NAME@vM")],
-    as_json: JsonOption = False,
-) -> None:
-    """What changed between two versions: items added, removed, relabelled."""
-    with exit_on_errors():
-        d = _service().diff(base, other)
-    if as_json:
-        _echo_json(d)
-        return
-    s = d["summary"]
-    console.print(f"{d['base']} -> {d['other']}: +{s['added']} -{s['removed']} "
-                  f"~{s['relabelled']} relabelled")  # fmt: skip
-    for change in d["relabelled"][:50]:
-        console.print(f"  ~ {change['item']}: {change['from']} -> {change['to']}", markup=False)

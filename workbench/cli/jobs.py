@@ -16,7 +16,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from workbench.console import console, exit_on_errors
+from workbench.cli.console import JsonOption, console, exit_on_errors
 from workbench.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -38,16 +38,15 @@ STATE_STYLE = {
     "cancelled": "yellow",
     "lost": "magenta",
 }
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _service() -> JobService:
+def job_service() -> JobService:
     from workbench.jobs.service import JobService  # keeps `workbench --help` quick
 
     return JobService()
 
 
-def _styled(state: str) -> str:
+def styled(state: str) -> str:
     return f"[{STATE_STYLE.get(state, 'white')}]{state}[/]"
 
 
@@ -94,25 +93,25 @@ def submit(
     with exit_on_errors("job spec"):
         data = load_spec_file(spec_file)
         data.update({k: v for k, v in (("ranks", ranks), ("backend", backend)) if v is not None})
-        service = _service()
+        service = job_service()
         job = service.submit(data)
         if not as_json:
             console.print(
                 f"submitted job [bold]{job.id}[/] ({job.name}, {job.ranks} ranks, "
-                f"{job.backend}): {_styled(job.state)}"
+                f"{job.backend}): {styled(job.state)}"
             )
         if follow:
             for line in service.logs(job.id, follow=True):
                 console.print(str(line), markup=False, soft_wrap=True)
         if wait or follow:
-            job = _wait(service, job, quiet=as_json)
+            job = wait_for_job(service, job, quiet=as_json)
         if as_json:
             typer.echo(json.dumps(job.to_dict(), indent=2))
         if (wait or follow) and job.state != "succeeded":
             raise typer.Exit(1)
 
 
-def _wait(service: JobService, job: JobRecord, *, quiet: bool) -> JobRecord:
+def wait_for_job(service: JobService, job: JobRecord, *, quiet: bool) -> JobRecord:
     if quiet:
         return service.wait(job.id)
     with console.status(f"job {job.id}: {job.state}") as status:
@@ -122,7 +121,7 @@ def _wait(service: JobService, job: JobRecord, *, quiet: bool) -> JobRecord:
             elapsed = _duration(job.started_at, None)
             status.update(f"job {job.id}: {job.state} (attempt {job.attempt}, {elapsed})")
     reason = f": {job.reason}" if job.reason else ""
-    console.print(f"job {job.id} {_styled(job.state)}{reason}")
+    console.print(f"job {job.id} {styled(job.state)}{reason}")
     return job
 
 
@@ -135,7 +134,7 @@ def list_jobs(
 ) -> None:
     """List jobs, newest first."""
     with exit_on_errors("job spec"):
-        jobs = _service().list(state=state, backend=backend, limit=limit)
+        jobs = job_service().list(state=state, backend=backend, limit=limit)
     if as_json:
         typer.echo(json.dumps([j.to_dict() for j in jobs], indent=2))
         return
@@ -148,7 +147,7 @@ def list_jobs(
             j.id,
             j.name,
             j.backend,
-            _styled(j.state),
+            styled(j.state),
             str(j.ranks),
             _when(j.created_at, "%m-%d %H:%M"),
             _duration(j.started_at, j.finished_at),
@@ -161,7 +160,7 @@ def list_jobs(
 def show(job_id: str, as_json: JsonOption = False) -> None:
     """Everything about one job: state, reason, per-rank exit codes, where its logs are."""
     with exit_on_errors("job spec"):
-        job = _service().get(job_id)
+        job = job_service().get(job_id)
     if as_json:
         typer.echo(json.dumps(job.to_dict(), indent=2))
         return
@@ -171,7 +170,7 @@ def show(job_id: str, as_json: JsonOption = False) -> None:
     codes = ", ".join(f"rank {r}: {c}" for r, c in sorted(job.exit_codes.items())) or "-"
     rows = [
         ("name", job.name),
-        ("state", _styled(job.state)),
+        ("state", styled(job.state)),
         ("reason", job.reason or "-"),
         ("backend", job.backend),
         ("ranks", str(job.ranks)),
@@ -201,7 +200,7 @@ def logs(
 ) -> None:
     """Print a job's logs; each line is tagged with its rank and stream (0:out, 1:err)."""
     with exit_on_errors("job spec"):
-        for line in _service().logs(job_id, rank=rank, tail=tail, follow=follow):
+        for line in job_service().logs(job_id, rank=rank, tail=tail, follow=follow):
             console.print(str(line), markup=False, soft_wrap=True)
 
 
@@ -209,91 +208,13 @@ def logs(
 def cancel(job_id: str) -> None:
     """Cancel a job and wait until all of its processes have stopped."""
     with exit_on_errors("job spec"):
-        service = _service()
-        _wait(service, service.cancel(job_id), quiet=False)
+        service = job_service()
+        wait_for_job(service, service.cancel(job_id), quiet=False)
 
 
 @jobs_app.command()
 def retry(job_id: str) -> None:
     """Run a finished job again as a new job that resumes from its checkpoints."""
     with exit_on_errors("job spec"):
-        job = _service().retry(job_id)
-    console.print(f"submitted job [bold]{job.id}[/] (retry of {job_id}): {_styled(job.state)}")
-
-
-def train(
-    spec_file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="Training spec (YAML or JSON).")
-    ],
-    ranks: Annotated[int, typer.Option("--ranks", "-n", help="How many ranks.")] = 1,
-    backend: Annotated[str, typer.Option(help="local, slurm or kubernetes.")] = "local",
-    detach: Annotated[bool, typer.Option("--detach", help="Submit and return.")] = False,
-) -> None:
-    """Train the model a spec describes on N ranks, tracked in MLflow (exit 1 unless it succeeds).
-
-    The spec is checked completely (model, hyper-parameters, data) before any rank starts.
-    """
-    from workbench.training.spec import data_path, load_spec
-
-    with exit_on_errors("job spec"):
-        spec = load_spec(spec_file.resolve())
-        raw = spec.model_dump(mode="json")
-        path = data_path(spec, spec_file.resolve().parent)
-        if path is not None:
-            raw["data"]["path"] = str(path)  # ranks run in the job's folder, not beside the spec
-        service = _service()
-        job = service.submit(
-            {
-                "name": spec.name,
-                "entry": {"kind": "training", "spec": raw},
-                "ranks": ranks,
-                "backend": backend,
-                "working_dir": str(Path.cwd()),
-                "mlflow_experiment": spec.experiment,
-            }
-        )
-        console.print(f"submitted training job [bold]{job.id}[/] ({job.name}, {job.ranks} ranks)")
-        if detach:
-            return
-        for line in service.logs(job.id, follow=True):
-            console.print(str(line), markup=False, soft_wrap=True)
-        job = _wait(service, job, quiet=False)
-    if job.state != "succeeded":
-        raise typer.Exit(1)
-
-
-def select(
-    spec_file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="Selection spec (YAML or JSON).")
-    ],
-    trials: Annotated[int | None, typer.Option("--trials", help="Override trials.")] = None,
-) -> None:
-    """Search models and hyper-parameters (Optuna); each trial is a tracked training job."""
-    import pydantic
-    import yaml
-
-    from workbench.jobs.selection import select_with_jobs
-    from workbench.training.selection import SelectionSpec
-    from workbench.validation import invalid_input
-
-    with exit_on_errors("job spec"):
-        try:
-            raw = yaml.safe_load(spec_file.read_text())
-            if trials is not None:
-                raw["trials"] = trials
-            spec = SelectionSpec.model_validate(raw)
-        except (yaml.YAMLError, TypeError) as exc:
-            raise InvalidInput(f"selection spec {spec_file}: not a YAML mapping ({exc})") from exc
-        except pydantic.ValidationError as exc:
-            raise invalid_input(exc, f"selection spec {spec_file}") from None
-        with console.status(f"study {spec.name}: starting") as status:
-            result, best_run = select_with_jobs(
-                spec,
-                spec_file.resolve().parent,
-                progress=lambda n, total: status.update(f"study {spec.name}: {n}/{total} trials"),
-            )
-    console.print(
-        f"best {spec.metric} {result.best_value:.4f} (trial {result.best_trial}, run {best_run})"
-        f"; {result.completed} completed, {result.pruned} pruned, {result.failed} failed"
-    )
-    console.print(f"best params: {result.best_params}", markup=False)
+        job = job_service().retry(job_id)
+    console.print(f"submitted job [bold]{job.id}[/] (retry of {job_id}): {styled(job.state)}")

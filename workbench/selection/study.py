@@ -1,85 +1,25 @@
-"""Model selection: an Optuna study over models and hyper-parameters, a trial per training run.
-
-    name: digits-select
-    experiment: digits-selection
-    base: {data: {source: digits}, train: {epochs: 4, batch_size: 32}}
-    models:
-      small_cnn: {width: {int: [8, 48], log: true}}
-      mlp: {hidden: {categorical: [[64], [128, 64]]}}
-    search: {lr: {float: [0.01, 0.2], log: true}}
-    metric: test_accuracy
-    trials: 12
-    parallel: 2
-    pruner: asha
+"""An Optuna study over models and hyper-parameters, a trial per training run.
 
 Each trial becomes a training spec (a nested MLflow run under the study's parent run); the
-*launcher* given to :func:`run_selection` runs it (the CLI hands in the jobs service) and
-reports per-epoch metrics, which feed Optuna's pruner; a pruned trial is stopped. The study
-lives in sqlite, so re-running the same selection resumes it.
+*launcher* given to :func:`run_selection` runs it (:mod:`workbench.selection.jobs` hands in
+one that submits jobs) and reports per-epoch metrics, which feed Optuna's pruner; a pruned
+trial is stopped. The study lives in sqlite, so re-running the same selection resumes it.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import optuna
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import InvalidInput
-from workbench.training.models import get_model_entry
+from workbench.selection.spec import Distribution, SelectionSpec
 from workbench.training.spec import parse_spec
-
-Distribution = dict[
-    str, Any
-]  # {"int": [lo, hi], "log": bool} | {"float": [...]} | {"categorical": [...]}
-
-
-class SelectionSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    experiment: str = Field("selection", min_length=1)
-    base: dict[str, Any] = Field(default_factory=dict, description="training spec minus model")
-    models: dict[str, dict[str, Distribution]] = Field(min_length=1)
-    search: dict[str, Distribution] = Field(default_factory=dict, description="train.* fields")
-    metric: str = "test_accuracy"
-    direction: Literal["maximize", "minimize"] = "maximize"
-    trials: int = Field(12, ge=1, le=10_000)
-    parallel: int = Field(1, ge=1, le=64)
-    ranks: int = Field(1, ge=1, le=1024)
-    pruner: Literal["none", "asha", "hyperband"] = "asha"
-    seed: int = 0
-    register_model: str | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> SelectionSpec:
-        for model, space in self.models.items():
-            fields = get_model_entry(model).params.model_fields
-            for param, dist in space.items():
-                if param not in fields:
-                    raise ValueError(f"models.{model}.{param}: not a hyper-parameter of {model}")
-                _check_distribution(f"models.{model}.{param}", dist)
-        for param, dist in self.search.items():
-            _check_distribution(f"search.{param}", dist)
-        parse_spec({**self.base, "name": "check", "model": {"name": next(iter(self.models))}})
-        return self
-
-
-def _check_distribution(where: str, dist: Distribution) -> None:
-    kinds = {"int", "float", "categorical"} & set(dist)
-    if len(kinds) != 1 or not set(dist) <= {"int", "float", "categorical", "log"}:
-        raise ValueError(f"{where}: give exactly one of int/float/categorical (and optional log)")
-    (kind,) = kinds
-    values = dist[kind]
-    if kind == "categorical":
-        if not isinstance(values, list) or not values:
-            raise ValueError(f"{where}: categorical needs a non-empty list")
-    elif not (isinstance(values, list) and len(values) == 2 and values[0] < values[1]):
-        raise ValueError(f"{where}: {kind} needs [low, high] with low < high")
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: Distribution) -> Any:
@@ -205,7 +145,3 @@ def run_selection(
         states.count(optuna.trial.TrialState.PRUNED),
         states.count(optuna.trial.TrialState.FAIL),
     )
-
-
-def trials_of(study_name: str, storage: str) -> Iterator[optuna.trial.FrozenTrial]:
-    yield from optuna.load_study(study_name=study_name, storage=storage).trials

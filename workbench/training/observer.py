@@ -1,4 +1,8 @@
-"""A training run's observer backed by MLflow: metrics, evaluation artifacts, the model."""
+"""A training run's observer backed by MLflow: metrics, evaluation artifacts, the model.
+
+Built on tracking's :class:`RunLogger`: training logs through tracking, and tracking knows
+nothing of training (datasets, evaluations and models are training's own types).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from workbench.tracking.runs import RunLogger
 from workbench.training.data.arrays import ArrayDataset
 from workbench.training.evaluation import Evaluation, write_artifacts
 
-log = logging.getLogger("workbench.tracking")
+log = logging.getLogger("workbench.training.observer")
 
 
 class MlflowObserver(RunLogger):

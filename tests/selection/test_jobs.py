@@ -9,26 +9,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.selection import SELECTION
 from workbench.cli import app
-from workbench.errors import InvalidInput, NotFound
 from workbench.tracking.client import fluent_tracking_uri
-from workbench.training.selection import SelectionSpec
-
-SELECTION = {
-    "name": "digits-select",
-    "experiment": "digits-selection",
-    "base": {"data": {"source": "digits"}, "train": {"epochs": 3, "batch_size": 64}},
-    "models": {
-        "mlp": {"hidden": {"categorical": [[32], [128, 64]]}},
-        "small_cnn": {"width": {"int": [4, 16], "log": True}},
-    },
-    "search": {"lr": {"float": [0.001, 0.3], "log": True}},
-    "metric": "test_accuracy",
-    "trials": 12,
-    "parallel": 2,
-    "pruner": "asha",
-    "register_model": "digits-best",
-}
 
 
 @pytest.mark.mpi
@@ -56,18 +39,3 @@ def test_twelve_trials_with_pruning_and_registration(wb_home: Path, tmp_path: Pa
         version = mlflow.MlflowClient().search_model_versions("name = 'digits-best'")[0]
         assert version.run_id == best
         assert float(parent.data.metrics["best_test_accuracy"]) >= 0.9
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"models": {"small_cnn": {"widht": {"int": [4, 8]}}}}, "not a hyper-parameter"),
-        ({"models": {"small_cnn": {"width": {"int": [8, 4]}}}}, "low < high"),
-        ({"models": {"small_cnn": {"width": {"int": [4, 8], "float": [1, 2]}}}}, "exactly one"),
-        ({"models": {"nope": {}}}, "unknown model 'nope'"),
-        ({"trials": 0}, "greater than or equal to 1"),
-    ],
-)
-def test_bad_selection_specs(change, message):
-    with pytest.raises((ValueError, InvalidInput, NotFound), match=message):
-        SelectionSpec.model_validate({**SELECTION, **change})

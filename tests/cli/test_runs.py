@@ -45,8 +45,8 @@ def test_errors_exit_nonzero_with_a_message(wb_home: Path):
 
 
 def test_show_names_the_dataset_version_a_run_read(wb_home: Path):
-    from workbench.tracking.observer import MlflowObserver
     from workbench.training.data import digits
+    from workbench.training.observer import MlflowObserver
 
     data = digits()
     data.meta["digest"] = data.digest()

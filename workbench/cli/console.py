@@ -1,13 +1,16 @@
-"""What every ``workbench`` command shares: the consoles and errors -> exit codes.
+"""What every ``workbench`` command shares: the consoles, ``--json``, and errors -> exit codes.
 
 Exit codes: 0 ok; 1 the request could not be served (not found, a service down, a
 conflict); 2 bad input. Messages print as they are (no rich markup from user text).
+:func:`exit_on_errors` is the one place that maps workbench errors to exit codes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +19,11 @@ from workbench.errors import InvalidInput, WorkbenchError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def echo_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2))
 
 
 @contextmanager

@@ -13,17 +13,18 @@ from typing import Any
 
 from workbench.config import Settings, get_settings
 from workbench.jobs.service import JobService
-from workbench.tracking.client import experiment_id, fluent_tracking_uri, tracking_client
-from workbench.tracking.runs import RunLogger
-from workbench.training.selection import (
+from workbench.jobs.training_job import training_job
+from workbench.selection.spec import SelectionSpec
+from workbench.selection.study import (
     Launcher,
     Report,
     SelectionResult,
-    SelectionSpec,
     TrialPruned,
     run_selection,
     study_storage,
 )
+from workbench.tracking.client import experiment_id, fluent_tracking_uri, tracking_client
+from workbench.tracking.runs import RunLogger
 
 
 def job_launcher(
@@ -37,15 +38,7 @@ def job_launcher(
         return runs[0].info.run_id if runs else None
 
     def launch(raw: dict[str, Any], report: Report) -> dict[str, float]:
-        job = service.submit(
-            {
-                "name": raw["name"],
-                "entry": {"kind": "training", "spec": raw},
-                "ranks": spec.ranks,
-                "working_dir": str(working_dir),
-                "mlflow_experiment": spec.experiment,
-            }
-        )
+        job = service.submit(training_job(raw, ranks=spec.ranks, working_dir=working_dir))
         run_id, reported = None, -1
         try:
             while True:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from workbench.errors import WorkbenchError
+from workbench.cli.console import JsonOption, console, echo_json, exit_on_errors
+from workbench.errors import NotFound
 
 runs_app = typer.Typer(name="runs", help="Browse runs tracked in MLflow.", no_args_is_help=True)
-console = Console(highlight=False)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def _fail(exc: WorkbenchError) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/] {exc}")
-    return typer.Exit(2 if getattr(exc, "status_code", 500) == 400 else 1)
 
 
 @runs_app.command("list")
@@ -35,11 +27,11 @@ def list_runs(
     from workbench.tracking.client import tracking_client
     from workbench.tracking.queries import search_runs
 
-    client = tracking_client()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise _fail(WorkbenchError(f"no experiment named {experiment!r}"))
-    try:
+    with exit_on_errors():
+        client = tracking_client()
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise NotFound(f"no experiment named {experiment!r}")
         page = search_runs(
             client,
             [found.experiment_id],
@@ -47,10 +39,8 @@ def list_runs(
             order_by=[order_by] if order_by else None,
             page_size=limit,
         )
-    except WorkbenchError as exc:
-        raise _fail(exc) from None
     if as_json:
-        typer.echo(json.dumps(page.runs, indent=2))
+        echo_json(page.runs)
         return
     table = Table(title=f"{experiment}: {len(page.runs)} runs", box=box.SIMPLE_HEAD)
     for column in ("run_id", "name", "status", "started", "accuracy", "loss"):
@@ -78,12 +68,13 @@ def show(run_id: str, as_json: JsonOption = False) -> None:
     from workbench.tracking.client import tracking_client
     from workbench.tracking.queries import run_summary
 
-    try:
-        summary = run_summary(tracking_client().get_run(run_id))
-    except MlflowException:
-        raise _fail(WorkbenchError(f"run {run_id} does not exist")) from None
+    with exit_on_errors():
+        try:
+            summary = run_summary(tracking_client().get_run(run_id))
+        except MlflowException:
+            raise NotFound(f"run {run_id} does not exist") from None
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        echo_json(summary)
         return
     console.print(f"[bold]{summary['run_name']}[/] {summary['run_id']} {summary['status']}")
     for title in ("params", "metrics", "tags"):
@@ -102,12 +93,10 @@ def compare(run_ids: list[str], as_json: JsonOption = False) -> None:
     from workbench.tracking.client import tracking_client
     from workbench.tracking.queries import compare_runs
 
-    try:
+    with exit_on_errors():
         table_data = compare_runs(tracking_client(), run_ids)
-    except WorkbenchError as exc:
-        raise _fail(exc) from None
     if as_json:
-        typer.echo(json.dumps(table_data, indent=2))
+        echo_json(table_data)
         return
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("")
