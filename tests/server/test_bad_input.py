@@ -61,6 +61,17 @@ CASES: list[tuple[str, str, str, Any, int, str]] = [
     ("jobs-data-path", "POST", "jobs", _training({"data": {"source": "image_folder",
      "path": "../../etc"}}), 400, "data.path"),
     ("jobs-checkpoints-up", "POST", "jobs", _job(checkpoint_dir="../../x"), 400, "checkpoint_dir"),
+    # one-click training
+    ("train-not-json", "POST", "train", b"spec=1", 400, "not JSON"),
+    ("train-list-body", "POST", "train", [], 400, "spec"),
+    ("train-no-spec", "POST", "train", {"ranks": 2}, 400, "spec"),
+    ("train-unknown-field", "POST", "train", {"spec": {}, "gpus": 2}, 400, "gpus"),
+    ("train-model", "POST", "train", {"spec": {"name": "t", "model": {"name": "nope"}}}, 400,
+     "nope"),
+    ("train-ranks", "POST", "train", {"spec": _training({})["entry"]["spec"], "ranks": "x"}, 400,
+     "ranks"),
+    ("train-working-dir", "POST", "train", {"spec": {}, "working_dir": "/etc"}, 400,
+     "working_dir"),
     # jobs: queries and ids
     ("jobs-limit-text", "GET", "jobs", {"limit": "abc"}, 400, "limit"),
     ("jobs-limit-zero", "GET", "jobs", {"limit": "0"}, 400, "limit"),
