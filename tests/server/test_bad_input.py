@@ -70,6 +70,8 @@ CASES: list[tuple[str, str, str, Any, int, str]] = [
      "nope"),
     ("train-ranks", "POST", "train", {"spec": _training({})["entry"]["spec"], "ranks": "x"}, 400,
      "ranks"),
+    ("train-segmentation", "POST", "train",
+     {"spec": {"name": "t", "model": {"name": "unet"}}}, 400, "does segmentation"),
     ("train-working-dir", "POST", "train", {"spec": {}, "working_dir": "/etc"}, 400,
      "working_dir"),
     # jobs: queries and ids

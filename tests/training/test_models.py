@@ -94,3 +94,13 @@ def test_describe_models_for_the_ui():
     schema = described["small_cnn"]["hyperparameters"]
     assert schema["properties"]["width"]["default"] == 32
     assert described["keras_resnet50"]["framework"] == "keras"
+
+
+def test_a_segmentation_model_is_refused_for_images_with_one_label():
+    from workbench.errors import InvalidInput
+    from workbench.training.spec import check_spec, parse_spec
+
+    spec = parse_spec({"name": "t", "model": {"name": "unet"}, "data": {"source": "digits"}})
+    with pytest.raises(InvalidInput, match=r"'unet' does segmentation.*classification model"):
+        check_spec(spec)
+    assert {m["name"]: m["task"] for m in describe_models()}["unet"] == "segmentation"

@@ -42,6 +42,56 @@ def _distributed(args: argparse.Namespace, cell: str | None, namespace: dict[str
     namespace.update(run_cell(spec, namespace))
 
 
+def _train(args: argparse.Namespace, **_: Any) -> Any:
+    from workbench.jobs.service import JobService
+    from workbench.jobs.training_job import training_job
+    from workbench.magics.job import Job
+    from workbench.training.spec import load_spec, parse_spec
+
+    if (args.spec is None) == (args.model is None):
+        raise ArgumentError("%wb train: give a SPEC.yaml or --model M (with --data)")
+    if args.spec is not None:
+        path = Path(args.spec).expanduser().resolve()
+        spec, spec_dir = load_spec(path), path.parent
+    else:
+        train = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                   ("lr", args.lr)) if v is not None}  # fmt: skip
+        spec = parse_spec({
+            "name": args.name or f"{args.model}-{args.data.split('@')[0]}",
+            "experiment": args.experiment, "model": {"name": args.model},
+            "data": _data(args.data), "train": train,
+        })  # fmt: skip
+        spec_dir = Path.cwd()
+    service = JobService(recover=False)
+    job_spec = training_job(spec, ranks=args.ranks, backend=args.backend,
+                            working_dir=Path.cwd(), spec_dir=spec_dir)  # fmt: skip
+    job = Job(service.submit(job_spec).id, service)
+    return job.wait() if args.wait else job
+
+
+def _data(text: str) -> dict[str, Any]:
+    """--data: digits / synthetic, a dataset version NAME@vN, or an image folder."""
+    if text in ("digits", "synthetic"):
+        return {"source": text}
+    if "@" in text:
+        return {"dataset": text}
+    return {"source": "image_folder", "path": text}
+
+
+def _select(args: argparse.Namespace, **_: Any) -> dict[str, Any]:
+    from workbench.selection.jobs import select_with_jobs
+    from workbench.selection.spec import load_selection_spec
+
+    path = Path(args.spec).expanduser().resolve()
+    spec = load_selection_spec(path, args.trials)
+    result, best_run = select_with_jobs(spec, path.parent)
+    return {
+        "best_value": result.best_value, "best_params": result.best_params,
+        "best_trial": result.best_trial, "best_run_id": best_run,
+        "completed": result.completed, "pruned": result.pruned, "failed": result.failed,
+    }  # fmt: skip
+
+
 def _jobs(args: argparse.Namespace, **_: Any) -> Any:
     from workbench.jobs.service import JobService
 
@@ -130,6 +180,25 @@ def parser() -> _Parser:
     cmd.add_argument("--timeout", type=float, default=None, help="seconds before all stop")
     cmd.add_argument("--timeline", default=None, help="PATH.json: Chrome trace of collectives")
     cmd.set_defaults(run=_distributed)
+
+    cmd = sub.add_parser("train", help="train a model on N ranks (a live Job)")
+    cmd.add_argument("spec", nargs="?", default=None, help="a training spec (YAML or JSON)")
+    cmd.add_argument("--model", default=None, help="a model of the zoo (instead of a spec)")
+    cmd.add_argument("--data", default="digits", help="digits, synthetic, NAME@vN or a folder")
+    cmd.add_argument("-n", "--ranks", type=int, default=1)
+    cmd.add_argument("--backend", default="local", help="local, slurm or kubernetes")
+    cmd.add_argument("--epochs", type=int, default=None)
+    cmd.add_argument("--batch-size", type=int, default=None)
+    cmd.add_argument("--lr", type=float, default=None)
+    cmd.add_argument("--name", default=None)
+    cmd.add_argument("-e", "--experiment", default="workbench")
+    cmd.add_argument("--wait", action="store_true", help="return once the job has ended")
+    cmd.set_defaults(run=_train)
+
+    cmd = sub.add_parser("select", help="an Optuna study over the zoo, each trial a job")
+    cmd.add_argument("spec", help="a selection spec (YAML or JSON)")
+    cmd.add_argument("--trials", type=int, default=None)
+    cmd.set_defaults(run=_select)
 
     cmd = sub.add_parser("jobs", help="jobs, newest first (a DataFrame)")
     cmd.add_argument("--state", default=None)

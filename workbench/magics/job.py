@@ -83,7 +83,9 @@ class Job:
             return 0
         return int(entry.get("spec", {}).get("train", {}).get("epochs", 0) or 0)
 
-    def _widget(self) -> Any:
+    @property
+    def view(self) -> Any:
+        """The live widget (made, and followed, on first use)."""
         import ipywidgets as widgets
 
         if self._view is None:
@@ -141,7 +143,7 @@ class Job:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self._widget())  # type: ignore[no-untyped-call]
+        display(self.view)  # type: ignore[no-untyped-call]
 
     def __repr__(self) -> str:
         record = self.record

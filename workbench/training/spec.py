@@ -126,7 +126,13 @@ def data_path(spec: TrainingSpec, base: Path | None = None) -> Path | None:
 
 def check_spec(spec: TrainingSpec, base: Path | None = None) -> None:
     """Everything that can be checked before ranks start: model, hyper-parameters, data."""
-    get_model_entry(spec.model.name).validate(spec.model.params)
+    entry = get_model_entry(spec.model.name)
+    entry.validate(spec.model.params)
+    if entry.task != "classification":  # every data source has one label per image
+        raise InvalidInput(
+            f"model: {entry.name!r} does {entry.task}, but data.source={spec.data.source!r} "
+            "has one label per image: pick a classification model"
+        )
     source, path = spec.data.source, data_path(spec, base)
     if source in ("image_folder", "manifest") and path is None:
         raise InvalidInput(f"training spec: data.path is required for data.source={source!r}")

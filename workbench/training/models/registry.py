@@ -26,6 +26,7 @@ class ModelEntry:
     description: str
     params: type[pydantic.BaseModel]
     builder: Callable[..., Any]
+    task: str = "classification"  # or "segmentation": what its outputs are
 
     def validate(self, hparams: dict[str, Any]) -> pydantic.BaseModel:
         try:
@@ -77,6 +78,7 @@ def describe_models() -> list[dict[str, Any]]:
             "name": e.name,
             "framework": e.framework,
             "description": e.description,
+            "task": e.task,
             "hyperparameters": e.params.model_json_schema(),
         }
         for e in sorted(_REGISTRY.values(), key=lambda e: e.name)

@@ -87,4 +87,9 @@ for _depth in (18, 34, 50):
             _resnet(f"resnet{_depth}"),
         )
     )
-register(ModelEntry("unet", "torch", "U-Net for per-pixel segmentation.", UNetParams, _unet))
+register(
+    ModelEntry(
+        "unet", "torch", "U-Net for per-pixel segmentation.", UNetParams, _unet,
+        task="segmentation",
+    )
+)  # fmt: skip
