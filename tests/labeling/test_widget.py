@@ -228,3 +228,38 @@ def test_bad_folders_and_classes(tmp_path: Path, flat: Path, registry: DatasetRe
     write_digits(classed, per_class=1, classes=3)
     with pytest.raises(InvalidInput, match=r"class folders \['2'\].*not in classes"):
         make(classed, registry, classes=["0", "1"])
+
+
+def test_autolabel_prelabels_the_rest_and_hand_labels_win(
+    tmp_path: Path, registry: DatasetRegistry
+) -> None:
+    truth = write_digits(tmp_path, flat=120, classes=3)
+    lab = Labeler(tmp_path, classes=["0", "1", "2"], dataset="quick", registry=registry)
+    with pytest.raises(InvalidInput, match="at least 5 labeled examples per class"):
+        lab.autolabel()
+    given: dict[str, int] = {}
+    for key, digit in truth.items():  # what a person does with the number keys
+        if sum(1 for d in given.values() if d == digit) < 6:
+            lab.set_label(key, str(digit))
+            given[key] = digit
+    report = lab.autolabel()
+    assert report["auto_labeled"] == 120 - 18 and report["trained_on"] == 18
+    auto = {i["key"]: i for i in lab.items if "auto" in i}
+    assert auto and all(0 < i["confidence"] <= 1 for i in auto.values())
+    assert "auto-labeled 102" in lab.status
+    rest = [k for k in truth if k not in given]
+    correct = sum(lab._auto[k][0] == str(truth[k]) for k in rest)
+    assert correct / len(rest) > 0.8, correct
+    wrong = (
+        next(k for k in rest if lab._auto[k][0] != str(truth[k]))
+        if correct < len(rest)
+        else rest[0]
+    )
+    lab.set_label(wrong, str(truth[wrong]))  # corrected by hand
+    manifest = registry.load(lab.save())
+    by_source = {item.source: item for item in manifest.items}
+    assert len(by_source) == 120
+    assert by_source[wrong].provenance == "manual" and by_source[wrong].label == str(truth[wrong])
+    kinds = [item.provenance for item in manifest.items]
+    assert kinds.count("manual") == 19 and kinds.count("auto") == 101
+    assert all(i.confidence is not None for i in manifest.items if i.provenance == "auto")

@@ -9,7 +9,9 @@ cross-validation on the labeled set, so a user sees how far to trust the pre-lab
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -94,6 +96,34 @@ def fit_autolabeler(
         held_out_accuracy=float(np.mean(scores)),
         cv_folds=folds,
         n_train=len(x),
+    )
+
+
+@dataclass
+class ImageAutoLabels:
+    """Pre-labels of unlabeled images, and how far to trust them."""
+
+    labels: list[str]
+    confidences: list[float]
+    held_out_accuracy: float
+    n_train: int
+
+
+def autolabel_images(
+    labeled: Sequence[Path], labels: list[str], unlabeled: Sequence[Path], classes: list[str],
+    min_per_class: int = MIN_PER_CLASS,
+) -> ImageAutoLabels:  # fmt: skip
+    """Fit on the ``labeled`` image files, pre-label the ``unlabeled`` ones."""
+    from workbench.labeling.features import image_features
+
+    fitted = fit_autolabeler(image_features(labeled), labels, classes, min_per_class)
+    probs = fitted.predict_proba(image_features(unlabeled)) if unlabeled else np.empty((0, 1))
+    picks = probs.argmax(axis=1) if len(probs) else np.empty(0, dtype=int)
+    return ImageAutoLabels(
+        labels=[classes[i] for i in picks],
+        confidences=[float(probs[row, i]) for row, i in enumerate(picks)],
+        held_out_accuracy=fitted.held_out_accuracy,
+        n_train=fitted.n_train,
     )
 
 

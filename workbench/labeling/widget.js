@@ -64,8 +64,12 @@ function render({ model, el: host }) {
       } else {
         tile.append(el("div", "wb-tile-error", "unreadable"));
       }
-      const badge = el("span", item.label ? "wb-badge" : "wb-badge wb-unlabeled",
-        item.label ?? "unlabeled");
+      const badge = item.label
+        ? el("span", "wb-badge", item.label)
+        : item.auto
+          ? el("span", "wb-badge wb-auto", `${item.auto} ${Math.round(item.confidence * 100)}%`)
+          : el("span", "wb-badge wb-unlabeled", "unlabeled");
+      if (item.auto && !item.label) badge.title = "auto-label: press a number key to correct it";
       tile.append(badge, el("span", "wb-caption", item.key.split("/").pop()));
       tile.addEventListener("click", () => { setCursor(i); root.focus(); });
       return tile;

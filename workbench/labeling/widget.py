@@ -4,6 +4,7 @@ A quick way to label a folder without Label Studio::
 
     lab = Labeler("images/", classes=["cat", "dog"], dataset="pets-quick")
     lab          # the grid: 1-9 label the selected image, arrows move, n/p page, u undo
+    lab.autolabel()  # after a few labels per class: pre-label the rest (shown as "auto")
     lab.save()   # -> "pets-quick@v1", the same immutable versions training reads
 
 ``root/<class>/<image>`` starts labeled ``class``, ``root/<image>`` unlabeled. ``labels``
@@ -27,6 +28,7 @@ import anywidget
 import traitlets
 
 from workbench.errors import InvalidInput, NotFound, WorkbenchError
+from workbench.labeling.autolabel import MIN_PER_CLASS, autolabel_images
 from workbench.labeling.scan import ScannedImage, scan_images
 from workbench.training.data.versions import (
     DatasetRegistry,
@@ -128,6 +130,7 @@ class Labeler(anywidget.AnyWidget):
         self._stamps: dict[str, tuple[str, str]] = {}  # key -> (annotator, annotated_at)
         self._undo: list[tuple[str, str | None, tuple[str, str] | None]] = []
         self._thumbs: dict[str, str] = {}
+        self._auto: dict[str, tuple[str, float]] = {}  # key -> (pre-label, confidence)
         self._note = (
             f"skipped non-images: {', '.join(skipped[:3])}{' ...' * (len(skipped) > 3)}"
             if skipped
@@ -269,12 +272,37 @@ class Labeler(anywidget.AnyWidget):
             per_class[label] += 1
         return {"labeled": len(self.labels), "total": len(self._keys), "per_class": per_class}
 
+    def autolabel(self, min_per_class: int = MIN_PER_CLASS) -> dict[str, Any]:
+        """Pre-label every unlabeled image from the labeled ones (at least ``min_per_class``
+        each). :meth:`save` publishes them with provenance ``auto`` and their confidence; a
+        label given by hand afterwards wins."""
+        done = [k for k in self._keys if k in self.labels]
+        todo = [k for k in self._keys if k not in self.labels]
+        found = autolabel_images(
+            [self._images[k].path for k in done], [self.labels[k] for k in done],
+            [self._images[k].path for k in todo], list(self.classes), min_per_class,
+        )  # fmt: skip
+        self._auto = dict(zip(todo, zip(found.labels, found.confidences, strict=True),
+                              strict=True))  # fmt: skip
+        accuracy = found.held_out_accuracy
+        self._note = f"auto-labeled {len(todo)} (held-out accuracy {accuracy:.0%})"
+        self._render()
+        return {"auto_labeled": len(todo), "held_out_accuracy": accuracy,
+                "trained_on": found.n_train}  # fmt: skip
+
     def save(self) -> str:
         """Publish the labeled images as the next version of the dataset; its ref.
 
         Unchanged labels give back the version already saved. Items carry who labeled them
-        here and when; labels that came from class folders carry neither (nobody here did)."""
-        items = [
+        here and when; labels that came from class folders carry neither (nobody here did).
+        Auto-labels (:meth:`autolabel`) of images not labeled by hand go in as ``auto``."""
+        auto = [
+            NewItem(path=self._images[key].path, source=key, label=label, provenance="auto",
+                    model_version="autolabel", confidence=round(confidence, 4))
+            for key, (label, confidence) in self._auto.items()
+            if key not in self.labels
+        ]  # fmt: skip
+        items = auto + [
             NewItem(
                 path=self._images[key].path, source=key, label=self.labels[key],
                 annotator=self._stamps[key][0] if key in self._stamps else None,
@@ -297,6 +325,12 @@ class Labeler(anywidget.AnyWidget):
         self._render()
         return manifest.ref
 
+    def _auto_of(self, key: str) -> dict[str, Any]:
+        if key in self.labels or key not in self._auto:
+            return {}
+        label, confidence = self._auto[key]
+        return {"auto": label, "confidence": confidence}
+
     def _thumbnail(self, key: str) -> dict[str, str]:
         if key not in self._thumbs:
             try:
@@ -311,7 +345,10 @@ class Labeler(anywidget.AnyWidget):
         self.page = min(max(self.page, 1), self.pages)
         start = (self.page - 1) * self.page_size
         keys = self._keys[start : start + self.page_size]
-        self.items = [{"key": k, "label": self.labels.get(k), **self._thumbnail(k)} for k in keys]
+        self.items = [
+            {"key": k, "label": self.labels.get(k), **self._auto_of(k), **self._thumbnail(k)}
+            for k in keys
+        ]
         self.cursor = self.cursor if cursor is None else cursor  # clamped to this page
         done = f"{len(self.labels)} / {len(self._keys)} labeled · page {self.page}/{self.pages}"
         self.status = f"{done} · {self._note}" if self._note else done
