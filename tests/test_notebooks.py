@@ -19,6 +19,7 @@ from tests.conftest import REPO_ROOT
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "notebooks"
 PLOTS = {
+    "01-quickstart.ipynb": {"accuracy.png"},
     "03-distributed.ipynb": {"loss.png", "timeline.png", "allreduce.png"},
     "04-tensor-swapping.ipynb": {"peak_memory.png", "max_batch.png"},
 }

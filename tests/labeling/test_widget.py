@@ -248,10 +248,10 @@ def test_autolabel_prelabels_the_rest_and_hand_labels_win(
     assert auto and all(0 < i["confidence"] <= 1 for i in auto.values())
     assert "auto-labeled 102" in lab.status
     rest = [k for k in truth if k not in given]
-    correct = sum(lab._auto[k][0] == str(truth[k]) for k in rest)
+    correct = sum(lab.auto_labels[k][0] == str(truth[k]) for k in rest)
     assert correct / len(rest) > 0.8, correct
     wrong = (
-        next(k for k in rest if lab._auto[k][0] != str(truth[k]))
+        next(k for k in rest if lab.auto_labels[k][0] != str(truth[k]))
         if correct < len(rest)
         else rest[0]
     )

@@ -290,6 +290,12 @@ class Labeler(anywidget.AnyWidget):
         return {"auto_labeled": len(todo), "held_out_accuracy": accuracy,
                 "trained_on": found.n_train}  # fmt: skip
 
+    @property
+    def auto_labels(self) -> dict[str, tuple[str, float]]:
+        """Image -> (pre-label, confidence) from :meth:`autolabel`, for images not labeled by
+        hand since."""
+        return {k: v for k, v in self._auto.items() if k not in self.labels}
+
     def save(self) -> str:
         """Publish the labeled images as the next version of the dataset; its ref.
 
@@ -299,8 +305,7 @@ class Labeler(anywidget.AnyWidget):
         auto = [
             NewItem(path=self._images[key].path, source=key, label=label, provenance="auto",
                     model_version="autolabel", confidence=round(confidence, 4))
-            for key, (label, confidence) in self._auto.items()
-            if key not in self.labels
+            for key, (label, confidence) in self.auto_labels.items()
         ]  # fmt: skip
         items = auto + [
             NewItem(
