@@ -22,6 +22,7 @@ PLOTS = {
     "01-quickstart.ipynb": {"accuracy.png"},
     "03-distributed.ipynb": {"loss.png", "timeline.png", "allreduce.png"},
     "04-tensor-swapping.ipynb": {"peak_memory.png", "max_batch.png"},
+    "05-model-selection.ipynb": {"study.png"},
 }
 
 
