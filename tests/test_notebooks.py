@@ -15,6 +15,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import REPO_ROOT
+from tests.labeling.fixtures import free_port
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "notebooks"
@@ -36,7 +37,13 @@ def test_notebooks_are_stored_without_outputs(path: Path):
 @pytest.mark.slow
 @pytest.mark.mpi
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path: Path, wb_home: Path, tmp_path: Path):
+def test_notebook_runs(
+    path: Path, wb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the kernel inherits these: 02 starts a Label Studio of its own on a free port, serving
+    # the images the notebook writes in its folder
+    monkeypatch.setenv("WORKBENCH_LABELSTUDIO_PORT", str(free_port()))
+    monkeypatch.setenv("WORKBENCH_LABELSTUDIO_FILES_ROOT", str(tmp_path))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

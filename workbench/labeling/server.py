@@ -81,7 +81,10 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 
 
 def port_free(port: int) -> bool:
+    """Nothing listens on ``port``. Connections of a server just stopped (TIME_WAIT) do not
+    count: Label Studio's server binds with SO_REUSEADDR, so this probe does too."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -158,9 +158,22 @@ def _label(args: argparse.Namespace, **_: Any) -> Any:
         return status[args.action]().to_dict()
     if not args.project:
         raise ArgumentError(f"%wb label {args.action}: which PROJECT (its id or title)?")
+    if args.action == "create":
+        record, result = service.create_project(
+            args.project, Path(args.images).expanduser().resolve() if args.images else None,
+            dataset=args.dataset, classes=_names(args.classes) if args.classes else None,
+        )  # fmt: skip
+        return {"project": service.projects.summary(record), "import": result.to_dict()}
+    if args.action == "predict":
+        return service.predict(args.project, model=args.model, auto=args.auto,
+                               strategy=args.strategy)  # fmt: skip
     if args.action == "next":
         batch = service.next_batch(args.project, args.n, args.strategy)
         return _frame(batch["tasks"], None) if batch["tasks"] else _frame([], ["task"])
+    if args.action == "issues":
+        return service.label_errors(args.project, args.n)
+    if args.action == "accept":
+        return service.accept(args.project, args.min_confidence)
     if not args.dataset:
         raise ArgumentError("%wb label export: --dataset NAME (the name versions publish under)")
     return service.export(args.project, args.dataset)
@@ -230,10 +243,16 @@ def parser() -> _Parser:
     cmd.set_defaults(run=_doctor)
 
     cmd = sub.add_parser("label", help="the managed Label Studio and its projects")
-    cmd.add_argument("action", choices=["start", "status", "stop", "next", "export"])
-    cmd.add_argument("project", nargs="?", default=None)
-    cmd.add_argument("-n", type=int, default=20, help="next: how many tasks")
+    actions = ["start", "status", "stop", "create", "predict", "next", "issues", "accept", "export"]
+    cmd.add_argument("action", choices=actions)
+    cmd.add_argument("project", nargs="?", default=None, help="its id or title")
+    cmd.add_argument("--images", default=None, help="create: an image folder")
+    cmd.add_argument("--classes", default=None, help="create: a,b,c (default: class folders)")
+    cmd.add_argument("--dataset", default=None, help="create: from NAME@vN; export: NAME")
+    cmd.add_argument("--auto", action="store_true", help="predict: with the auto-labeler")
+    cmd.add_argument("--model", default=None, help="predict: a registered model NAME[@VERSION]")
+    cmd.add_argument("-n", type=int, default=20, help="next / issues: how many tasks")
     cmd.add_argument("--strategy", default="least-confidence")
-    cmd.add_argument("--dataset", default=None, help="export: the dataset name")
+    cmd.add_argument("--min-confidence", type=float, default=0.0, help="accept: threshold")
     cmd.set_defaults(run=_label)
     return root
