@@ -12,13 +12,30 @@ named in ``hidden`` (secrets) and long values are never shown.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 import pydantic
 
-from workbench.errors import InvalidInput
+from workbench.errors import InvalidInput, NotFound
 
 _SHOWN_LENGTH = 60
+
+
+def read_mapping_file(path: Path, what: str) -> dict[str, Any]:
+    """The mapping of fields a YAML or JSON file holds (JSON is YAML); ``what`` names the
+    file in errors (``training spec``, ``selection spec``...)."""
+    import yaml
+
+    if not path.is_file():
+        raise NotFound(f"{what} {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"{what} {path}: cannot be read as YAML/JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{what} {path}: must hold a mapping of fields")
+    return data
 
 
 def problems(

@@ -17,7 +17,7 @@ from rich import box
 from rich.table import Table
 
 from workbench.cli.console import JsonOption, console, exit_on_errors
-from workbench.errors import InvalidInput
+from workbench.validation import read_mapping_file
 
 if TYPE_CHECKING:
     from workbench.jobs.service import JobService
@@ -65,14 +65,7 @@ def _duration(start: float | None, end: float | None) -> str:
 
 def load_spec_file(path: Path) -> dict[str, Any]:
     """A YAML or JSON spec; ``working_dir`` defaults to the file's folder (not on Kubernetes)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"spec file {path}: cannot be read as YAML/JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput(f"spec file {path}: must hold a mapping of fields")
+    data = read_mapping_file(path, "job spec")
     if data.get("backend") != "kubernetes":
         data.setdefault("working_dir", str(path.resolve().parent))
     return data

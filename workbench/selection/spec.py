@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workbench.errors import InvalidInput
 from workbench.training.models import get_model_entry
 from workbench.training.spec import parse_spec
-from workbench.validation import invalid_input
+from workbench.validation import invalid_input, read_mapping_file
 
 # {"int": [lo, hi], "log": bool} | {"float": [lo, hi], "log": bool} | {"categorical": [...]}
 Distribution = dict[str, Any]
@@ -76,12 +74,7 @@ def _check_distribution(where: str, dist: Distribution) -> None:
 
 def load_selection_spec(path: Path, trials: int | None = None) -> SelectionSpec:
     """A selection spec from a YAML or JSON file (``trials`` overrides the file's)."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"selection spec {path}: cannot be read as YAML/JSON ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"selection spec {path}: must hold a mapping of fields")
+    raw = read_mapping_file(path, "selection spec")
     if trials is not None:
         raw["trials"] = trials
     try:

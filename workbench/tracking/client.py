@@ -121,7 +121,8 @@ def fluent_tracking_uri(uri: str) -> Iterator[None]:
     from mlflow.tracking import is_tracking_uri_set
 
     saved_env = os.environ.get("MLFLOW_TRACKING_URI")
-    saved_uri = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+    was_set = is_tracking_uri_set()  # type: ignore[no-untyped-call]
+    saved_uri = mlflow.get_tracking_uri() if was_set else None
     mlflow.set_tracking_uri(uri)
     try:
         yield

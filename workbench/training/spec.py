@@ -12,17 +12,15 @@ manifest) without importing a framework, so a bad spec fails before any rank sta
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workbench.errors import InvalidInput, NotFound
+from workbench.errors import InvalidInput
 from workbench.training.models import get_model_entry
-from workbench.validation import invalid_input
+from workbench.validation import invalid_input, read_mapping_file
 
 
 class _Model(BaseModel):
@@ -102,17 +100,7 @@ def parse_spec(raw: dict[str, Any]) -> TrainingSpec:
 
 def load_spec(path: Path) -> TrainingSpec:
     """A spec from a YAML or JSON file, fully checked (see :func:`check_spec`)."""
-    if not path.is_file():
-        raise NotFound(f"training spec {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else None
-        if raw is None:
-            raw = json.loads(path.read_text())
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"training spec {path} is not valid YAML/JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"training spec {path} must be a mapping, got {type(raw).__name__}")
-    spec = parse_spec(raw)
+    spec = parse_spec(read_mapping_file(path, "training spec"))
     check_spec(spec, base=path.parent)
     return spec
 
