@@ -29,7 +29,7 @@ def test_a_bad_spec_exits_2_and_stores_no_job(service: JobService, tmp_path: Pat
     assert result.exit_code == 2 and "train.epochs" in result.output
     path = write(tmp_path / "unknown.yaml", {"name": "x", "model": {"name": "nope"}})
     result = runner.invoke(app, ["train", str(path)])
-    assert result.exit_code == 1 and "unknown model 'nope'" in result.output
+    assert result.exit_code == 2 and "model: unknown model 'nope'" in result.output
     assert service.store.count() == 0
 
 

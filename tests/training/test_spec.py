@@ -28,7 +28,7 @@ def test_good_spec_yaml_and_json(tmp_path: Path):
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
-        ({"model": {"name": "resnet1"}}, "NotFound", "unknown model 'resnet1'"),
+        ({"model": {"name": "resnet1"}}, "InvalidInput", "model: unknown model 'resnet1'"),
         (
             {"model": {"name": "small_cnn", "params": {"width": "wide"}}},
             "InvalidInput",
@@ -71,8 +71,8 @@ def test_unreadable_files(tmp_path: Path):
         load_spec(tmp_path / "none.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed")
-    with pytest.raises(InvalidInput, match="not valid YAML"):
+    with pytest.raises(InvalidInput, match="cannot be read as YAML/JSON"):
         load_spec(bad)
     bad.write_text("- a list")
-    with pytest.raises(InvalidInput, match="must be a mapping"):
+    with pytest.raises(InvalidInput, match="must hold a mapping of fields"):
         load_spec(bad)

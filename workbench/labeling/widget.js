@@ -8,15 +8,18 @@ function el(tag, cls, text) {
 function render({ model, el: host }) {
   const root = el("div", "wb-labeler");
   root.tabIndex = 0;
-  root.setAttribute("data-lm-suppress-shortcuts", "true");  // JupyterLab: keys are ours
+  root.setAttribute("data-lm-suppress-shortcuts", "true"); // JupyterLab: keys are ours
   const grid = el("div", "wb-labeler-grid");
   const classBar = el("div", "wb-labeler-classes");
   const footer = el("div", "wb-labeler-footer");
   const prev = el("button", "wb-labeler-pager", "\u2039 prev");
   const status = el("span", "wb-labeler-status");
   const next = el("button", "wb-labeler-pager", "next \u203a");
-  const hint = el("span", "wb-labeler-hint",
-    "1\u20139 label \u00b7 \u2190\u2191\u2192\u2193 move \u00b7 n/p page \u00b7 u undo");
+  const hint = el(
+    "span",
+    "wb-labeler-hint",
+    "1\u20139 label \u00b7 \u2190\u2191\u2192\u2193 move \u00b7 n/p page \u00b7 u undo",
+  );
   footer.append(prev, next, status, hint);
   root.append(grid, classBar, footer);
   host.append(root);
@@ -32,10 +35,12 @@ function render({ model, el: host }) {
     model.send({ type: "select", cursor: i });
   };
   const goTo = (page) => {
-    if (page >= 1 && page <= model.get("pages")) model.send({ type: "page", page });
+    if (page >= 1 && page <= model.get("pages"))
+      model.send({ type: "page", page });
   };
   const columns = () =>
-    getComputedStyle(grid).gridTemplateColumns.split(" ").filter(Boolean).length || 1;
+    getComputedStyle(grid).gridTemplateColumns.split(" ").filter(Boolean)
+      .length || 1;
 
   function labelSelected(label) {
     const item = items()[cursor()];
@@ -51,29 +56,39 @@ function render({ model, el: host }) {
   }
 
   function drawGrid() {
-    grid.replaceChildren(...items().map((item, i) => {
-      const tile = el("div", "wb-tile");
-      tile.dataset.index = String(i);
-      tile.dataset.key = item.key;
-      tile.title = item.error ? `${item.key}: ${item.error}` : item.key;
-      if (item.src) {
-        const img = el("img");
-        img.src = item.src;
-        img.alt = item.key;
-        tile.append(img);
-      } else {
-        tile.append(el("div", "wb-tile-error", "unreadable"));
-      }
-      const badge = item.label
-        ? el("span", "wb-badge", item.label)
-        : item.auto
-          ? el("span", "wb-badge wb-auto", `${item.auto} ${Math.round(item.confidence * 100)}%`)
-          : el("span", "wb-badge wb-unlabeled", "unlabeled");
-      if (item.auto && !item.label) badge.title = "auto-label: press a number key to correct it";
-      tile.append(badge, el("span", "wb-caption", item.key.split("/").pop()));
-      tile.addEventListener("click", () => { setCursor(i); root.focus(); });
-      return tile;
-    }));
+    grid.replaceChildren(
+      ...items().map((item, i) => {
+        const tile = el("div", "wb-tile");
+        tile.dataset.index = String(i);
+        tile.dataset.key = item.key;
+        tile.title = item.error ? `${item.key}: ${item.error}` : item.key;
+        if (item.src) {
+          const img = el("img");
+          img.src = item.src;
+          img.alt = item.key;
+          tile.append(img);
+        } else {
+          tile.append(el("div", "wb-tile-error", "unreadable"));
+        }
+        const badge = item.label
+          ? el("span", "wb-badge", item.label)
+          : item.auto
+            ? el(
+                "span",
+                "wb-badge wb-auto",
+                `${item.auto} ${Math.round(item.confidence * 100)}%`,
+              )
+            : el("span", "wb-badge wb-unlabeled", "unlabeled");
+        if (item.auto && !item.label)
+          badge.title = "auto-label: press a number key to correct it";
+        tile.append(badge, el("span", "wb-caption", item.key.split("/").pop()));
+        tile.addEventListener("click", () => {
+          setCursor(i);
+          root.focus();
+        });
+        return tile;
+      }),
+    );
     drawSelection();
   }
 
@@ -81,23 +96,32 @@ function render({ model, el: host }) {
     grid.querySelectorAll(".wb-tile").forEach((tile, i) => {
       const on = i === cursor();
       tile.classList.toggle("wb-selected", on);
-      if (on && root.contains(document.activeElement)) tile.scrollIntoView({ block: "nearest" });
+      if (on && root.contains(document.activeElement))
+        tile.scrollIntoView({ block: "nearest" });
     });
     const item = items()[cursor()];
     classBar.querySelectorAll(".wb-class").forEach((button) => {
-      button.classList.toggle("wb-current", !!item && button.dataset.label === item.label);
+      button.classList.toggle(
+        "wb-current",
+        !!item && button.dataset.label === item.label,
+      );
     });
   }
 
   function drawClasses() {
-    classBar.replaceChildren(...model.get("classes").map((name, i) => {
-      const button = el("button", "wb-class");
-      button.dataset.label = name;
-      if (i < 9) button.append(el("kbd", "", String(i + 1)));
-      button.append(el("span", "", name));
-      button.addEventListener("click", () => { labelSelected(name); root.focus(); });
-      return button;
-    }));
+    classBar.replaceChildren(
+      ...model.get("classes").map((name, i) => {
+        const button = el("button", "wb-class");
+        button.dataset.label = name;
+        if (i < 9) button.append(el("kbd", "", String(i + 1)));
+        button.append(el("span", "", name));
+        button.addEventListener("click", () => {
+          labelSelected(name);
+          root.focus();
+        });
+        return button;
+      }),
+    );
     drawSelection();
   }
 
@@ -107,10 +131,17 @@ function render({ model, el: host }) {
     next.disabled = model.get("page") >= model.get("pages");
   }
 
-  prev.addEventListener("click", () => { goTo(model.get("page") - 1); root.focus(); });
-  next.addEventListener("click", () => { goTo(model.get("page") + 1); root.focus(); });
+  prev.addEventListener("click", () => {
+    goTo(model.get("page") - 1);
+    root.focus();
+  });
+  next.addEventListener("click", () => {
+    goTo(model.get("page") + 1);
+    root.focus();
+  });
   root.addEventListener("keydown", (e) => {
-    const k = e.key, plain = !e.ctrlKey && !e.metaKey && !e.altKey;
+    const k = e.key,
+      plain = !e.ctrlKey && !e.metaKey && !e.altKey;
     const classes = model.get("classes");
     if (plain && /^[1-9]$/.test(k)) {
       if (Number(k) <= classes.length) labelSelected(classes[Number(k) - 1]);
@@ -118,8 +149,10 @@ function render({ model, el: host }) {
     else if (k === "ArrowLeft") move(-1);
     else if (k === "ArrowDown") move(columns());
     else if (k === "ArrowUp") move(-columns());
-    else if (k === "PageDown" || (plain && k === "n")) goTo(model.get("page") + 1);
-    else if (k === "PageUp" || (plain && k === "p")) goTo(model.get("page") - 1);
+    else if (k === "PageDown" || (plain && k === "n"))
+      goTo(model.get("page") + 1);
+    else if (k === "PageUp" || (plain && k === "p"))
+      goTo(model.get("page") - 1);
     else if ((plain && k === "u") || ((e.ctrlKey || e.metaKey) && k === "z")) {
       model.send({ type: "undo" });
     } else return;
@@ -127,7 +160,8 @@ function render({ model, el: host }) {
     e.stopPropagation();
   });
 
-  model.on("msg:custom", (msg) => {  // the kernel moved the selection (undo, new page)
+  model.on("msg:custom", (msg) => {
+    // the kernel moved the selection (undo, new page)
     if (msg.type === "select") setCursor(msg.cursor);
   });
   model.on("msg:custom", (msg) => {

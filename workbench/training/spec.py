@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workbench.errors import InvalidInput
+from workbench.errors import InvalidInput, NotFound
 from workbench.training.models import get_model_entry
 from workbench.validation import invalid_input, read_mapping_file
 
@@ -114,7 +114,10 @@ def data_path(spec: TrainingSpec, base: Path | None = None) -> Path | None:
 
 def check_spec(spec: TrainingSpec, base: Path | None = None) -> None:
     """Everything that can be checked before ranks start: model, hyper-parameters, data."""
-    entry = get_model_entry(spec.model.name)
+    try:
+        entry = get_model_entry(spec.model.name)
+    except NotFound as exc:  # a spec naming no model of the zoo is a bad spec, not a lookup
+        raise InvalidInput(f"model: {exc}") from None
     entry.validate(spec.model.params)
     if entry.task != "classification":  # every data source has one label per image
         raise InvalidInput(
