@@ -25,16 +25,12 @@ def list_runs(
 ) -> None:
     """Runs of an experiment, newest first."""
     from workbench.tracking.client import tracking_client
-    from workbench.tracking.queries import search_runs
+    from workbench.tracking.queries import experiment_runs
 
     with exit_on_errors():
-        client = tracking_client()
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            raise NotFound(f"no experiment named {experiment!r}")
-        page = search_runs(
-            client,
-            [found.experiment_id],
+        page = experiment_runs(
+            tracking_client(),
+            experiment,
             filter_string=filter_string,
             order_by=[order_by] if order_by else None,
             page_size=limit,

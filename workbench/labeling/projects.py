@@ -83,6 +83,17 @@ class ProjectBook:
             raise NotFound(f"labeling project {project_id} was not made by the workbench")
         return ProjectRecord(**json.loads(path.read_text()))
 
+    def find(self, ref: str | int) -> ProjectRecord:
+        """A project by id or by title (the newest of that title), from the records alone."""
+        text = str(ref).strip()
+        if text.isdigit():
+            return self.get(int(text))
+        matches = [r for r in self.all() if r.title == text]
+        if not matches:
+            known = ", ".join(f"{r.id}:{r.title}" for r in self.all()) or "none yet"
+            raise NotFound(f"no labeling project named {text!r} (projects: {known})")
+        return matches[-1]
+
     def all(self) -> list[ProjectRecord]:
         if not self.folder.is_dir():
             return []
@@ -131,17 +142,11 @@ class Projects:
         self.client, self.book, self.files_root = client, book, files_root
 
     def find(self, ref: str | int) -> ProjectRecord:
-        """A project by id or by title."""
-        text = str(ref).strip()
-        if text.isdigit():
-            record = self.book.get(int(text))
+        """A project by id or by title; one named by id must still be in Label Studio."""
+        record = self.book.find(ref)
+        if str(ref).strip().isdigit():
             self.client.project(record.id)  # still there in Label Studio?
-            return record
-        matches = [r for r in self.book.all() if r.title == text]
-        if not matches:
-            known = ", ".join(f"{r.id}:{r.title}" for r in self.book.all()) or "none yet"
-            raise NotFound(f"no labeling project named {text!r} (projects: {known})")
-        return matches[-1]
+        return record
 
     def create(
         self,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Settings, get_settings
-from workbench.errors import InvalidInput, NotFound, ServiceUnavailable
+from workbench.errors import InvalidInput, ServiceUnavailable
 from workbench.labeling.active import UNCERTAINTY_STRATEGIES
 from workbench.labeling.assist import Assistant, accept_predictions
 from workbench.labeling.autolabel import MIN_PER_CLASS
@@ -84,11 +84,7 @@ class LabelingService:
     def check_project(self, project: str) -> None:
         """NotFound for a project the workbench did not make, without asking Label Studio
         (so a typo answers 404 at once, also while Label Studio is stopped)."""
-        text = project.strip()
-        if text.isdigit():
-            self.book.get(int(text))
-        elif not any(r.title == text for r in self.book.all()):
-            raise NotFound(f"no labeling project named {text!r}")
+        self.book.find(project)
 
     @staticmethod
     def check_predict(model: str | None, auto: bool, strategy: str) -> None:

@@ -19,6 +19,8 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from workbench.jobs.rank_wrapper import rank_from_env
+
 CELL_NAME = "<cell>"
 
 
@@ -47,13 +49,6 @@ class TaggedLines(io.TextIOBase):
         self.out.flush()
 
 
-def _rank() -> int:
-    for name in ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"):
-        if name in os.environ:
-            return int(os.environ[name])
-    return 0
-
-
 def _cell_traceback(exc: BaseException) -> str:
     """The traceback from the cell's own frames on: the runner above it is not the user's."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -67,7 +62,7 @@ def _cell_traceback(exc: BaseException) -> str:
 def run(folder: Path) -> int:
     import cloudpickle
 
-    rank = _rank()
+    rank = rank_from_env()
     real_out = sys.stdout
     sys.stdout = TaggedLines(real_out, rank, "o")
     sys.stderr = TaggedLines(real_out, rank, "e")
