@@ -30,6 +30,7 @@ class Job:
         self.service = service or JobService(recover=False)
         self._run_id: str | None = None
         self._view: Any = None
+        self._client: Any = None  # one MLflow client for the handle's lifetime
 
     # -- the job ------------------------------------------------------------------------
 
@@ -60,10 +61,9 @@ class Job:
     def run_id(self) -> str | None:
         """The MLflow run the job's rank 0 logs to (tagged with the job's id)."""
         if self._run_id is None:
-            from workbench.tracking.client import tracking_client
             from workbench.tracking.queries import runs_tagged
 
-            found = runs_tagged(tracking_client(), "workbench.job_id", self.id)
+            found = runs_tagged(self._tracking(), "workbench.job_id", self.id)
             self._run_id = found[0] if found else None
         return self._run_id
 
@@ -71,9 +71,14 @@ class Job:
         """The run's latest metrics ({} until the run has started)."""
         if self.run_id is None:
             return {}
-        from workbench.tracking.client import tracking_client
+        return dict(self._tracking().get_run(self.run_id).data.metrics)
 
-        return dict(tracking_client().get_run(self.run_id).data.metrics)
+    def _tracking(self) -> Any:
+        if self._client is None:
+            from workbench.tracking.client import tracking_client
+
+            self._client = tracking_client(self.service.settings)
+        return self._client
 
     # -- the widget -----------------------------------------------------------------------
 
@@ -125,9 +130,7 @@ class Job:
     def _epochs_done(self) -> int:
         if self.run_id is None:
             return 0
-        from workbench.tracking.client import tracking_client
-
-        history = tracking_client().get_metric_history(self.run_id, "train_loss")
+        history = self._tracking().get_metric_history(self.run_id, "train_loss")
         return 1 + max((m.step for m in history), default=-1)
 
     def _follow(self) -> None:
