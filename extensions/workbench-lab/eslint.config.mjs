@@ -11,13 +11,15 @@ export default tseslint.config(
       'labextension/',
       'coverage/',
       'style/**/*.js',
-      '*.config.js'
+      '*.config.js',
+      'jest-jsdom-env.js',
+      'src/__tests__/stub.js'
     ]
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['src/**/*.ts'],
+    files: ['src/**/*.ts', 'src/**/*.tsx'],
     rules: {
       '@typescript-eslint/naming-convention': [
         'error',

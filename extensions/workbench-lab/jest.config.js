@@ -1,12 +1,23 @@
-/** Jest: node environment (Node 20 has fetch/Request/Response built in). */
+/**
+ * Jest: models and pure modules run in node (Node 20 has fetch/Request/Response);
+ * component specs (`*.spec.tsx`) ask for jsdom with a docblock.
+ */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src'],
-  testRegex: '/__tests__/.*\\.spec\\.ts$',
+  testRegex: '/__tests__/.*\\.spec\\.tsx?$',
   transform: {
-    '^.+\\.ts$': [
+    '^.+\\.tsx?$': [
       'ts-jest',
-      { tsconfig: { module: 'commonjs', isolatedModules: true } }
+      {
+        tsconfig: {
+          module: 'commonjs',
+          isolatedModules: true,
+          jsx: 'react',
+          esModuleInterop: true
+        }
+      }
     ]
-  }
+  },
+  moduleNameMapper: { '\\.(css|svg)$': '<rootDir>/src/__tests__/stub.js' }
 };

@@ -85,6 +85,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"),
     }
+    news = root / "settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)  # no "get notified about Jupyter news?" toast over the panels
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     workbench = str(Path(sys.executable).parent / "workbench")
     argv = [
         workbench, "lab", "--no-browser", f"--port={port}",

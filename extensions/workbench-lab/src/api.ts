@@ -16,15 +16,18 @@ export class WorkbenchAPIError extends Error {
   }
 }
 
-/** Version information reported by `GET /workbench/api/version`. */
-export interface IVersionInfo {
-  name: string;
-  version: string;
-}
-
 interface IErrorBody {
   message?: unknown;
   reason?: unknown;
+}
+
+/** `<baseUrl>/workbench/api/<endPoint>` (the query string kept out of the path join). */
+export function apiURL(endPoint: string): string {
+  const settings = ServerConnection.makeSettings();
+  const queryAt = endPoint.indexOf('?');
+  const path = queryAt < 0 ? endPoint : endPoint.slice(0, queryAt);
+  const query = queryAt < 0 ? '' : endPoint.slice(queryAt);
+  return URLExt.join(settings.baseUrl, 'workbench', 'api', path) + query;
 }
 
 /**
@@ -38,12 +41,7 @@ export async function requestAPI<T>(
   init: RequestInit = {}
 ): Promise<T> {
   const settings = ServerConnection.makeSettings();
-  // Keep the query string out of the path join (it would be normalised as a path).
-  const queryAt = endPoint.indexOf('?');
-  const path = queryAt < 0 ? endPoint : endPoint.slice(0, queryAt);
-  const query = queryAt < 0 ? '' : endPoint.slice(queryAt);
-  const url = URLExt.join(settings.baseUrl, 'workbench', 'api', path) + query;
-
+  const url = apiURL(endPoint);
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
@@ -85,14 +83,12 @@ export async function requestAPI<T>(
   return data as T;
 }
 
-/** Fetch the Workbench server name and version. */
-export function getVersion(): Promise<IVersionInfo> {
-  return requestAPI<IVersionInfo>('version');
+function post<T>(endPoint: string, body: unknown = {}): Promise<T> {
+  return requestAPI<T>(endPoint, {
+    method: 'POST',
+    body: JSON.stringify(body)
+  });
 }
-
-// ---------------------------------------------------------------------------
-// Endpoint paths (pure, unit-tested) and typed helpers per endpoint.
-// ---------------------------------------------------------------------------
 
 type QueryValue = string | number | undefined | null;
 
@@ -110,13 +106,80 @@ export function withQuery(
   return query ? `${path}?${query}` : path;
 }
 
+// ---------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------
+
+export interface IVersionInfo {
+  name: string;
+  version: string;
+}
+
+export function getVersion(): Promise<IVersionInfo> {
+  return requestAPI<IVersionInfo>('version');
+}
+
+export interface IBackendInfo {
+  name: string;
+  available: boolean;
+  detail: string;
+}
+
+/** `GET /workbench/api/config`: what this server offers (no policy lives in the UI). */
+export interface IServerConfig {
+  root_dir: string;
+  backends?: IBackendInfo[];
+  limits?: { max_ranks?: number | null };
+  mlflow_ui_url?: string | null;
+  labeling?: ILabelingOptions;
+}
+
+export function getConfig(): Promise<IServerConfig> {
+  return requestAPI<IServerConfig>('config');
+}
+
+/** A JSON Schema as the server's pydantic models emit it. */
+export type JSONSchema = Record<string, unknown>;
+
+/** `GET /workbench/api/schemas`: the specs' JSON Schemas. */
+export interface ISchemas {
+  training: JSONSchema;
+  selection: JSONSchema;
+  train_request: JSONSchema;
+}
+
+export function getSchemas(): Promise<ISchemas> {
+  return requestAPI<ISchemas>('schemas');
+}
+
+/** A long server-side operation (`202` + `GET operations/<id>`). */
+export interface IOperation<T = unknown> {
+  id: string;
+  kind: string;
+  state: 'running' | 'succeeded' | 'failed';
+  started: number;
+  finished: number | null;
+  progress: { done?: number; total?: number; stage?: string };
+  result: T | null;
+  error: string | null;
+}
+
+export function getOperation<T>(id: string): Promise<IOperation<T>> {
+  return requestAPI<IOperation<T>>(`operations/${encodeURIComponent(id)}`);
+}
+
+// ---------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------
+
 /** One model of the zoo (`GET /workbench/api/models`). */
 export interface IModelInfo {
   name: string;
   framework: string;
   description: string;
+  task?: string;
   /** JSON schema of the model's hyper-parameters. */
-  hyperparameters: {
+  hyperparameters: JSONSchema & {
     properties?: Record<string, { default?: unknown; description?: string }>;
   };
 }
@@ -125,6 +188,30 @@ export async function listModels(): Promise<IModelInfo[]> {
   const data = await requestAPI<{ models: IModelInfo[] }>('models');
   return data.models;
 }
+
+export interface IModelVersion {
+  version: string;
+  run_id: string | null;
+  status: string;
+  creation_timestamp: number | null;
+  aliases?: string[];
+  tags?: Record<string, string>;
+}
+
+export interface IRegisteredModel {
+  name: string;
+  description?: string | null;
+  versions: IModelVersion[];
+}
+
+export async function listRegistered(): Promise<IRegisteredModel[]> {
+  const data = await requestAPI<{ models: IRegisteredModel[] }>('registry');
+  return data.models;
+}
+
+// ---------------------------------------------------------------------------
+// Jobs
+// ---------------------------------------------------------------------------
 
 export type JobState =
   | 'queued'
@@ -144,7 +231,7 @@ export const ACTIVE_JOB_STATES: ReadonlySet<string> = new Set([
   'cancelling'
 ]);
 
-/** A job as the jobs API returns it (subset of the fields the UI uses). */
+/** A job as the jobs API returns it (the fields the UI uses). */
 export interface IJob {
   id: string;
   name: string;
@@ -155,6 +242,7 @@ export interface IJob {
   started_at: number | null;
   finished_at: number | null;
   reason: string | null;
+  run_id?: string | null;
 }
 
 /** Body of `POST /workbench/api/train`: the server builds the job from the spec. */
@@ -164,51 +252,29 @@ export interface ITrainingSubmission {
   backend?: string;
 }
 
-export interface ITrainingRequest {
-  model: string;
-  dataset: string;
-  ranks: number;
-  epochs: number;
-}
-
-/**
- * The one-click training: `<model>` on `<dataset>` over `ranks` ranks. Only the training
- * spec is built here; its defaults and the job around it are the server's.
- */
-export function trainingJob(request: ITrainingRequest): ITrainingSubmission {
-  return {
-    spec: {
-      name: `${request.model}-${request.dataset}`,
-      experiment: 'workbench',
-      model: { name: request.model },
-      data: { source: request.dataset },
-      train: { epochs: request.epochs }
-    },
-    ranks: request.ranks
-  };
-}
-
 export function submitTraining(body: ITrainingSubmission): Promise<IJob> {
-  return requestAPI<IJob>('train', {
-    method: 'POST',
-    body: JSON.stringify(body)
-  });
+  return post<IJob>('train', body);
 }
 
-export function jobsPath(limit = 20): string {
+export function jobsPath(limit = 50): string {
   return withQuery('jobs', [['limit', limit]]);
 }
 
-export async function listJobs(limit = 20): Promise<IJob[]> {
+export async function listJobs(limit = 50): Promise<IJob[]> {
   const data = await requestAPI<{ jobs: IJob[] }>(jobsPath(limit));
   return data.jobs;
 }
 
+export function getJob(id: string): Promise<IJob> {
+  return requestAPI<IJob>(`jobs/${encodeURIComponent(id)}`);
+}
+
 export function cancelJob(id: string): Promise<IJob> {
-  return requestAPI<IJob>(`jobs/${encodeURIComponent(id)}/cancel`, {
-    method: 'POST',
-    body: ''
-  });
+  return post<IJob>(`jobs/${encodeURIComponent(id)}/cancel`);
+}
+
+export function retryJob(id: string): Promise<IJob> {
+  return post<IJob>(`jobs/${encodeURIComponent(id)}/retry`);
 }
 
 export interface ILogLine {
@@ -217,14 +283,31 @@ export interface ILogLine {
   text: string;
 }
 
-export function jobLogsPath(id: string, tail = 50): string {
+export function jobLogsPath(id: string, tail = 200): string {
   return withQuery(`jobs/${encodeURIComponent(id)}/logs`, [['tail', tail]]);
 }
 
-export async function getJobLogs(id: string, tail = 50): Promise<ILogLine[]> {
+export async function getJobLogs(id: string, tail = 200): Promise<ILogLine[]> {
   const data = await requestAPI<{ lines: ILogLine[] }>(jobLogsPath(id, tail));
   return data.lines;
 }
+
+/** Server-sent events of a job's log lines (follow mode), ending with `end`. */
+export function jobLogStreamURL(id: string, rank?: number): string {
+  const settings = ServerConnection.makeSettings();
+  const url = apiURL(
+    withQuery(`jobs/${encodeURIComponent(id)}/logs/stream`, [['rank', rank]])
+  );
+  // EventSource cannot send headers: the token goes in the query, as Jupyter allows.
+  const token = settings.token;
+  return token
+    ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`
+    : url;
+}
+
+// ---------------------------------------------------------------------------
+// Experiments
+// ---------------------------------------------------------------------------
 
 export interface IExperiment {
   experiment_id: string;
@@ -246,11 +329,24 @@ export interface IRunDataset {
 export interface IRun {
   run_id: string;
   run_name: string | null;
+  experiment_id?: string;
   status: string;
   start_time: number | null;
+  end_time?: number | null;
   metrics: Record<string, number>;
   params: Record<string, string>;
+  tags?: Record<string, string>;
   datasets?: IRunDataset[];
+}
+
+export interface IArtifact {
+  path: string;
+  size: number | null;
+  is_image: boolean;
+}
+
+export interface IRunDetail extends IRun {
+  artifacts: IArtifact[];
 }
 
 /** One line naming the dataset version a run read, e.g. "digits@v3 · 1f2e3d4c5b6a · train 1347, test 450". */
@@ -275,19 +371,31 @@ export interface IRunQuery {
   pageSize?: number;
   pageToken?: string | null;
   orderBy?: string;
+  filter?: string;
 }
 
 export function runsPath(query: IRunQuery): string {
   return withQuery('runs', [
     ['experiment_id', query.experimentId],
-    ['page_size', query.pageSize ?? 20],
+    ['page_size', query.pageSize ?? 100],
     ['order_by', query.orderBy ?? 'attributes.start_time DESC'],
+    ['filter', query.filter],
     ['page_token', query.pageToken]
   ]);
 }
 
 export function listRuns(query: IRunQuery): Promise<IRunPage> {
   return requestAPI<IRunPage>(runsPath(query));
+}
+
+export function getRun(runId: string): Promise<IRunDetail> {
+  return requestAPI<IRunDetail>(`runs/${encodeURIComponent(runId)}`);
+}
+
+/** Same-origin URL of one artifact file of a run (for `<img src>`; cookie-authenticated). */
+export function artifactURL(runId: string, path: string): string {
+  const segments = path.split('/').map(encodeURIComponent).join('/');
+  return apiURL(`runs/${encodeURIComponent(runId)}/artifacts/${segments}`);
 }
 
 export interface IMetricPoint {
@@ -308,4 +416,226 @@ export async function getMetricHistory(
     metricHistoryPath(runId, key)
   );
   return data.history;
+}
+
+/** `GET runs/compare`: params and metrics of several runs, differing keys first. */
+export interface IComparison {
+  run_ids: string[];
+  run_names: (string | null)[];
+  params: Record<string, (string | null)[]>;
+  metrics: Record<string, (number | null)[]>;
+}
+
+export function compareRuns(runIds: string[]): Promise<IComparison> {
+  return requestAPI<IComparison>(
+    withQuery(
+      'runs/compare',
+      runIds.map(id => ['run_id', id])
+    )
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Labeling and datasets
+// ---------------------------------------------------------------------------
+
+export interface ILabelStudioStatus {
+  running: boolean;
+  managed: boolean;
+  url: string;
+  pid: number | null;
+  version: string | null;
+  detail: string;
+}
+
+export function labelingStatus(): Promise<ILabelStudioStatus> {
+  return requestAPI<ILabelStudioStatus>('labeling/server');
+}
+
+export function startLabelStudio(): Promise<IOperation<ILabelStudioStatus>> {
+  return post('labeling/server/start');
+}
+
+export function stopLabelStudio(): Promise<ILabelStudioStatus> {
+  return post('labeling/server/stop');
+}
+
+export interface IProject {
+  id: number;
+  title: string;
+  template: string;
+  classes: string[];
+  images: string | null;
+  dataset: string | null;
+  total: number;
+  labeled: number;
+  per_class: Record<string, number>;
+  url: string;
+}
+
+export async function listProjects(): Promise<IProject[]> {
+  const data = await requestAPI<{ projects: IProject[] }>('labeling/projects');
+  return data.projects;
+}
+
+export interface IProjectRequest {
+  title: string;
+  images?: string;
+  dataset?: string;
+  classes?: string[];
+  template?: string;
+}
+
+export function createProject(
+  body: IProjectRequest
+): Promise<IOperation<{ project: IProject }>> {
+  return post('labeling/projects', body);
+}
+
+export type ProjectAction = 'predict' | 'accept' | 'issues' | 'export';
+
+export function projectAction<T>(
+  project: number,
+  action: ProjectAction,
+  body: Record<string, unknown>
+): Promise<IOperation<T>> {
+  return post(`labeling/projects/${project}/${action}`, body);
+}
+
+export interface IPrediction {
+  project: number;
+  model_version: string;
+  predicted: number;
+  held_out_accuracy?: number;
+  cv_folds?: number;
+  trained_on?: number;
+  predicted_per_class?: Record<string, number>;
+}
+
+export interface ISuspect {
+  task: number;
+  path: string;
+  given: string;
+  suggested: string;
+  self_confidence: number;
+}
+
+export interface ILabelIssues {
+  project: number;
+  suspects: ISuspect[];
+  url: string;
+}
+
+export interface INextBatch {
+  project: number;
+  strategy: string;
+  ranked_by?: string;
+  tasks: { task: number; path: string; uncertainty: number; url: string }[];
+}
+
+export function nextBatch(
+  project: number,
+  n: number,
+  strategy: string
+): Promise<INextBatch> {
+  return requestAPI<INextBatch>(
+    withQuery(`labeling/projects/${project}/next`, [
+      ['n', n],
+      ['strategy', strategy]
+    ])
+  );
+}
+
+export interface IDatasetVersion {
+  ref: string;
+  name: string;
+  version: number;
+  kind: string;
+  items: number;
+  classes: Record<string, number>;
+  provenance: Record<string, number>;
+  parent: string | null;
+  created_at: number | string;
+  content_hash: string;
+}
+
+export interface IDataset {
+  name: string;
+  versions: number[];
+  latest: IDatasetVersion;
+}
+
+export async function listDatasets(): Promise<IDataset[]> {
+  const data = await requestAPI<{ datasets: IDataset[] }>('datasets');
+  return data.datasets;
+}
+
+export function getDataset(ref: string): Promise<IDatasetVersion> {
+  return requestAPI<IDatasetVersion>(`datasets/${encodeURIComponent(ref)}`);
+}
+
+export interface IDatasetDiff {
+  base: string;
+  other: string;
+  added: unknown[];
+  removed: unknown[];
+  relabelled: { item: string; from: unknown; to: unknown }[];
+}
+
+export function diffDatasets(
+  base: string,
+  other: string
+): Promise<IDatasetDiff> {
+  return requestAPI<IDatasetDiff>(
+    withQuery('datasets/diff', [
+      ['base', base],
+      ['other', other]
+    ])
+  );
+}
+
+/** Strategies of the labeling loop, as the server names them (`GET config`). */
+export interface ILabelingOptions {
+  uncertainty_strategies: string[];
+  batch_strategies: string[];
+}
+
+/**
+ * Same-origin URL of a file under the Jupyter root (`/files/...`, cookie-authenticated),
+ * or null when `absolute` is outside the root.
+ */
+export function fileURL(rootDir: string, absolute: string): string | null {
+  const root = rootDir.replace(/\/+$/, '');
+  if (absolute !== root && !absolute.startsWith(`${root}/`)) {
+    return null;
+  }
+  const rel = absolute.slice(root.length + 1);
+  const settings = ServerConnection.makeSettings();
+  return URLExt.join(
+    settings.baseUrl,
+    'files',
+    ...rel.split('/').map(encodeURIComponent)
+  );
+}
+
+/** Label Studio's page `path` (e.g. `projects/3/data?task=7`) through the Jupyter server. */
+export function labelStudioURL(path = ''): string {
+  const settings = ServerConnection.makeSettings();
+  return URLExt.join(settings.baseUrl, 'workbench', 'labelstudio', path);
+}
+
+/** The newest runs over every experiment (the sidebar's "recent runs"). */
+export async function recentRuns(n: number): Promise<IRun[]> {
+  const experiments = await listExperiments();
+  if (experiments.length === 0) {
+    return [];
+  }
+  const path = withQuery('runs', [
+    ...experiments.map(
+      e => ['experiment_id', e.experiment_id] as [string, string]
+    ),
+    ['page_size', n],
+    ['order_by', 'attributes.start_time DESC']
+  ]);
+  return (await requestAPI<IRunPage>(path)).runs;
 }

@@ -9,7 +9,6 @@ import {
   metricHistoryPath,
   runsPath,
   submitTraining,
-  trainingJob,
   withQuery
 } from '../api';
 
@@ -56,8 +55,8 @@ describe('endpoint paths', () => {
   });
 
   it('jobs, logs and metric paths', () => {
-    expect(jobsPath()).toBe('jobs?limit=20');
-    expect(jobLogsPath('abc123')).toBe('jobs/abc123/logs?tail=50');
+    expect(jobsPath()).toBe('jobs?limit=50');
+    expect(jobLogsPath('abc123')).toBe('jobs/abc123/logs?tail=200');
     expect(jobLogsPath('abc', 10)).toBe('jobs/abc/logs?tail=10');
     expect(metricHistoryPath('f'.repeat(32), 'test_accuracy')).toBe(
       `runs/${'f'.repeat(32)}/metrics/test_accuracy`
@@ -69,7 +68,7 @@ describe('endpoint paths', () => {
 
   it('runs path: experiment, page size, newest first, page token', () => {
     expect(runsPath({ experimentId: '7' })).toBe(
-      'runs?experiment_id=7&page_size=20&order_by=attributes.start_time%20DESC'
+      'runs?experiment_id=7&page_size=100&order_by=attributes.start_time%20DESC'
     );
     expect(
       runsPath({ experimentId: '7', pageSize: 5, pageToken: 'tok=+/' })
@@ -79,32 +78,13 @@ describe('endpoint paths', () => {
   });
 });
 
-describe('training request body', () => {
-  it('is a training spec and ranks: the server builds the job', () => {
-    expect(
-      trainingJob({ model: 'resnet18', dataset: 'digits', ranks: 4, epochs: 7 })
-    ).toEqual({
-      spec: {
-        name: 'resnet18-digits',
-        experiment: 'workbench',
-        model: { name: 'resnet18' },
-        data: { source: 'digits' },
-        train: { epochs: 7 }
-      },
-      ranks: 4
-    });
-  });
-});
-
 describe('requests', () => {
   it('POSTs the training request to train', async () => {
     const fetchMock = mockFetch({ id: 'j1', state: 'queued' }, 201);
-    const body = trainingJob({
-      model: 'mlp',
-      dataset: 'digits',
-      ranks: 1,
-      epochs: 1
-    });
+    const body = {
+      spec: { name: 'mlp-digits', model: { name: 'mlp' } },
+      ranks: 1
+    };
     await expect(submitTraining(body)).resolves.toEqual({
       id: 'j1',
       state: 'queued'
@@ -131,7 +111,7 @@ describe('requests', () => {
     const url = new URL(requestOf(fetchMock).url);
     expect(url.pathname).toBe('/lab-base/workbench/api/runs');
     expect(url.searchParams.get('experiment_id')).toBe('3');
-    expect(url.searchParams.get('page_size')).toBe('20');
+    expect(url.searchParams.get('page_size')).toBe('100');
     expect(url.searchParams.get('order_by')).toBe('attributes.start_time DESC');
     expect(url.searchParams.get('page_token')).toBe('abc');
   });
