@@ -1,5 +1,5 @@
-"""Server test fixtures: scheduler fakes shared with the jobs tests, and a workbench home of
-its own for every test (no request may touch ~/.workbench)."""
+"""Server test fixtures: scheduler fakes shared with the jobs tests, a workbench home of its
+own for every test (no request may touch ~/.workbench), and no Kubernetes cluster."""
 
 from __future__ import annotations
 
@@ -13,3 +13,10 @@ from tests.jobs.conftest import fake_slurm  # noqa: F401  (a fixture, used by na
 @pytest.fixture(autouse=True)
 def _isolated_home(wb_home: Path) -> Path:
     return wb_home
+
+
+@pytest.fixture(autouse=True)
+def _no_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Kubernetes cluster configured, whatever this machine has (``fake_kube`` sets one)."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

@@ -23,6 +23,7 @@ from workbench.training.data.versions import DatasetRegistry, NewItem
 
 FINISHED, PROJECT, UNKNOWN_RUN = "0123456789ab", 7, "f" * 32
 SCRIPT = {"kind": "script", "path": "train.py"}
+SELECT = {"name": "s", "models": {"mlp": {}}, "base": {"data": {"source": "digits"}}}
 
 
 def _job(**change: Any) -> dict[str, Any]:
@@ -74,6 +75,12 @@ CASES: list[tuple[str, str, str, Any, int, str]] = [
      {"spec": {"name": "t", "model": {"name": "unet"}}}, 400, "does segmentation"),
     ("train-working-dir", "POST", "train", {"spec": {}, "working_dir": "/etc"}, 400,
      "working_dir"),
+    ("train-checkpoints-up", "POST", "train",
+     {"spec": {**_training({})["entry"]["spec"], "checkpoint_dir": "../../x"}}, 400,
+     "checkpoint_dir"),
+    ("train-checkpoints-abs", "POST", "train",
+     {"spec": {**_training({})["entry"]["spec"], "checkpoint_dir": "/tmp/x"}}, 400,
+     "checkpoint_dir"),
     # jobs: queries and ids
     ("jobs-limit-text", "GET", "jobs", {"limit": "abc"}, 400, "limit"),
     ("jobs-limit-zero", "GET", "jobs", {"limit": "0"}, 400, "limit"),
@@ -87,6 +94,10 @@ CASES: list[tuple[str, str, str, Any, int, str]] = [
     ("cancel-unknown", "POST", "jobs/nosuchjob/cancel", {}, 404, "nosuchjob"),
     ("cancel-finished", "POST", f"jobs/{FINISHED}/cancel", {}, 409, "nothing to cancel"),
     ("retry-unknown", "POST", "jobs/nosuchjob/retry", {}, 404, "nosuchjob"),
+    ("stream-rank", "GET", f"jobs/{FINISHED}/logs/stream", {"rank": "99"}, 400, "rank"),
+    ("stream-rank-text", "GET", f"jobs/{FINISHED}/logs/stream", {"rank": "one"}, 400, "rank"),
+    ("stream-tail", "GET", f"jobs/{FINISHED}/logs/stream", {"tail": "-1"}, 400, "tail"),
+    ("stream-unknown", "GET", "jobs/nosuchjob/logs/stream", None, 404, "nosuchjob"),
     # tracking
     ("runs-no-experiment", "GET", "runs", None, 400, "experiment_id"),
     ("runs-filter", "GET", "runs", {"experiment_id": "0", "filter": "metrics.x >>> ("}, 400, ""),
@@ -97,6 +108,31 @@ CASES: list[tuple[str, str, str, Any, int, str]] = [
     ("runs-compare-none", "GET", "runs/compare", None, 400, "compare needs 2"),
     ("runs-compare-unknown", "GET", "runs/compare", [("run_id", UNKNOWN_RUN)] * 2, 404,
      UNKNOWN_RUN),
+    ("run-unknown", "GET", f"runs/{UNKNOWN_RUN}", None, 404, UNKNOWN_RUN),
+    ("artifact-unknown-run", "GET", f"runs/{UNKNOWN_RUN}/artifacts/a.png", None, 404, UNKNOWN_RUN),
+    ("artifact-up", "GET", f"runs/{UNKNOWN_RUN}/artifacts/../../mlflow.db", None, 400, "path"),
+    # model selection
+    ("select-not-json", "POST", "select", b"{spec", 400, "not JSON"),
+    ("select-no-spec", "POST", "select", {"trials": 2}, 400, "spec"),
+    ("select-unknown-field", "POST", "select", {"spec": SELECT, "gpus": 1}, 400, "gpus"),
+    ("select-spec-type", "POST", "select", {"spec": [1]}, 400, "spec"),
+    ("select-model", "POST", "select", {"spec": {**SELECT, "models": {"nope": {}}}}, 400, "nope"),
+    ("select-trials", "POST", "select", {"spec": {**SELECT, "trials": 0}}, 400, "trials"),
+    ("select-range", "POST", "select",
+     {"spec": {**SELECT, "search": {"lr": {"float": ["a", 1]}}}}, 400, "search.lr"),
+    ("select-base", "POST", "select",
+     {"spec": {**SELECT, "base": {"train": {"epochs": 0}}}}, 400, "base"),
+    ("select-working-dir", "POST", "select", {"spec": SELECT, "working_dir": "/etc"}, 400,
+     "working_dir"),
+    ("select-data-path", "POST", "select", {"spec": {**SELECT, "base": {"data": {
+     "source": "image_folder", "path": "/etc"}}}}, 400, "data.path"),
+    ("select-checkpoints", "POST", "select",
+     {"spec": {**SELECT, "base": {"checkpoint_dir": "../../x"}}}, 400, "checkpoint_dir"),
+    ("study-unknown", "GET", "studies/nope", None, 404, "nope"),
+    ("register-unknown", "POST", "studies/nope/register-best", {}, 404, "nope"),
+    ("register-name-type", "POST", "studies/nope/register-best", {"name": 5}, 400, "name"),
+    ("register-field", "POST", "studies/nope/register-best", {"model": "x"}, 400, "model"),
+    ("register-body", "POST", "studies/nope/register-best", [], 400, "JSON object"),
     # labeling projects
     ("project-not-json", "POST", "labeling/projects", b"\x00\xff", 400, "not JSON"),
     ("project-list-body", "POST", "labeling/projects", [1], 400, "JSON object"),
@@ -175,18 +211,17 @@ def _snapshot(home: Path) -> dict[str, str]:
 
 
 NO_INPUT = {"version", "config", "models", "experiments", "labeling/server", "datasets",
-            "labeling/server/(start|stop)"}  # fmt: skip
+            "labeling/server/(start|stop)", "schemas", "registry", "studies"}  # fmt: skip
 
 
 def test_the_corpus_is_large_and_covers_every_route_that_takes_input():
-    from workbench.server.handlers import ROUTES as CORE
-    from workbench.server.labeling_handlers import ROUTES as LABELING
+    from workbench.server.handlers import all_routes
 
     assert len(CASES) >= 40 and len({case[0] for case in CASES}) == len(CASES)
     paths = [case[2] for case in CASES]
     untested = [
         route
-        for route, _ in [*CORE, *LABELING]
+        for route, _ in all_routes()
         if route not in NO_INPUT and not any(re.fullmatch(route, p) for p in paths)
     ]
     assert not untested, f"routes without bad-input cases: {untested}"

@@ -10,11 +10,10 @@ import pytest
 from tornado import web
 from tornado.httpclient import HTTPClientError
 
-from workbench.server.handlers import ROUTES as CORE_ROUTES
+from workbench.server.handlers import all_routes
 from workbench.server.labeling_handlers import DATASET_REF, PROJECT
-from workbench.server.labeling_handlers import ROUTES as LABELING_ROUTES
 
-ROUTES = [*CORE_ROUTES, *LABELING_ROUTES]
+ROUTES = all_routes()
 VERBS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 RUN_ID = "0" * 32
 # one concrete path per route (the route table's regexes, filled in)
@@ -24,13 +23,22 @@ EXAMPLES = {
     "jobs": "jobs",
     r"jobs/([0-9a-zA-Z_-]+)": "jobs/abc123",
     r"jobs/([0-9a-zA-Z_-]+)/logs": "jobs/abc123/logs",
+    r"jobs/([0-9a-zA-Z_-]+)/logs/stream": "jobs/abc123/logs/stream",
     r"jobs/([0-9a-zA-Z_-]+)/(cancel|retry)": "jobs/abc123/cancel",
     "models": "models",
     "experiments": "experiments",
     "runs": "runs",
     "runs/compare": "runs/compare",
     r"runs/([0-9a-f]{32})/metrics/([A-Za-z0-9_./ -]+)": f"runs/{RUN_ID}/metrics/loss",
+    r"runs/([0-9a-f]{32})": f"runs/{RUN_ID}",
+    r"runs/([0-9a-f]{32})/artifacts/(.+)": f"runs/{RUN_ID}/artifacts/evaluation/x.png",
+    "registry": "registry",
     "train": "train",
+    "schemas": "schemas",
+    "select": "select",
+    "studies": "studies",
+    r"studies/([A-Za-z0-9][A-Za-z0-9._-]*)": "studies/digits-select",
+    r"studies/([A-Za-z0-9][A-Za-z0-9._-]*)/register-best": "studies/digits-select/register-best",
     "labeling/server": "labeling/server",
     "labeling/server/(start|stop)": "labeling/server/stop",
     "labeling/projects": "labeling/projects",

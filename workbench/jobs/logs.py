@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -104,6 +105,89 @@ def _lines(source: LogSource, data: bytes) -> Iterator[LogLine]:
         yield tagged_line(raw) if source.rank is None else LogLine(source.rank, source.stream, raw)
 
 
+class LogFollower:
+    """A job's log files read a bit at a time, never waiting: the first :meth:`read` gives
+    each file's last ``tail`` lines, every later one the complete lines written since.
+
+    The server's log stream calls it every half second on a worker thread; :func:`read_logs`
+    calls it in a loop. ``final=True`` (the job has ended) also returns a last line that has
+    no newline yet. Files that appear later (a rank starting late) are read from their start.
+    """
+
+    def __init__(
+        self,
+        log_dir: Path,
+        launcher_files: Sequence[str] = (),
+        *,
+        rank: int | None = None,
+        tail: int | None = None,
+    ) -> None:
+        self.log_dir, self.launcher_files = log_dir, list(launcher_files)
+        self.rank, self.tail = rank, tail
+        self._offsets: dict[Path, int] | None = None
+
+    def read(self, *, final: bool = False) -> list[LogLine]:
+        sources = _select(log_sources(self.log_dir, self.launcher_files), self.rank)
+        if self._offsets is None:
+            self._offsets = {}
+            return [line for s in sources for line in self._tail(s, final)]
+        offsets = self._offsets
+        return [
+            line for s in sources for line in _only(_read_new(s, offsets, flush=final), self.rank)
+        ]
+
+    def _tail(self, source: LogSource, final: bool) -> Iterator[LogLine]:
+        assert self._offsets is not None
+        data, self._offsets[source.path] = tail_bytes(source.path, self.tail)
+        if not final and data and not data.endswith(b"\n"):  # keep a partial line for later
+            cut = data.rfind(b"\n") + 1
+            self._offsets[source.path] -= len(data) - cut
+            data = data[:cut]
+        return _only(_lines(source, data), self.rank)
+
+    def close(self) -> None:
+        """Nothing to release: files are opened only while they are read."""
+
+
+class StreamFollower:
+    """Reads like :class:`LogFollower`, from a blocking line iterator (a scheduler's log stream): a
+    daemon thread drains it into a buffer that :meth:`read` empties without waiting."""
+
+    def __init__(self, open_stream: Callable[[], Iterator[LogLine]], end_wait_s: float = 2.0):
+        self._lines: list[LogLine] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._end_wait_s = end_wait_s
+        self._thread = threading.Thread(
+            target=self._drain, args=(open_stream,), name="wb-log-stream", daemon=True
+        )
+        self._thread.start()
+
+    def _drain(self, open_stream: Callable[[], Iterator[LogLine]]) -> None:
+        try:
+            for line in open_stream():
+                if self._closed.is_set():
+                    return
+                with self._lock:
+                    self._lines.append(line)
+        except Exception as exc:  # shown in the stream: the reader has no other channel
+            with self._lock:
+                self._lines.append(LogLine(None, "launcher", f"log stream ended: {exc}"))
+
+    def read(self, *, final: bool = False) -> list[LogLine]:
+        if final:  # the stream ends with the job: give it a moment to deliver its last lines
+            self._thread.join(self._end_wait_s)
+        with self._lock:
+            lines, self._lines = self._lines, []
+        return lines
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+Follower = LogFollower | StreamFollower
+
+
 def read_logs(
     log_dir: Path,
     *,
@@ -116,20 +200,13 @@ def read_logs(
 ) -> Iterator[LogLine]:
     """Tail each file (``tail`` lines each), then with ``follow`` stream new complete lines
     until ``finished()`` is true and everything written before that has been read."""
-    offsets: dict[Path, int] = {}
-    for source in _select(log_sources(log_dir, launcher_files), rank):
-        data, offsets[source.path] = tail_bytes(source.path, tail)
-        if follow and data and not data.endswith(b"\n"):  # keep a partial line for later
-            cut = data.rfind(b"\n") + 1
-            offsets[source.path] -= len(data) - cut
-            data = data[:cut]
-        yield from _only(_lines(source, data), rank)
+    follower = LogFollower(log_dir, launcher_files, rank=rank, tail=tail)
+    yield from follower.read(final=not follow)
     if not follow:
         return
     while True:
         done = finished()
-        for source in _select(log_sources(log_dir, launcher_files), rank):
-            yield from _only(_read_new(source, offsets, flush=done), rank)
+        yield from follower.read(final=done)
         if done:
             return
         time.sleep(poll_interval)

@@ -32,7 +32,7 @@ from workbench.config import Settings, get_settings
 from workbench.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, WorkbenchError
 from workbench.jobs.backends import Backend, create_backend
 from workbench.jobs.confine import confine_to
-from workbench.jobs.logs import LogLine
+from workbench.jobs.logs import Follower, LogLine
 from workbench.jobs.spec import JobSpec, parse_spec
 from workbench.jobs.states import IllegalTransition, JobState
 from workbench.jobs.store import JobRecord, JobStore, JobSummary, NewJob, new_job_id
@@ -72,8 +72,9 @@ class JobService:
         ``root``: every path in the spec must stay under it (see :mod:`workbench.jobs.confine`;
         the REST API passes the Jupyter root); without it the paths are taken as given.
         """
-        if root is not None:
-            spec = confine_to(spec, root)
+        if root is not None:  # a built JobSpec too: its training spec's paths are checked
+            raw = spec.model_dump(mode="json") if isinstance(spec, JobSpec) else spec
+            spec = confine_to(raw, root)
         parsed = parse_spec(spec)
         check_training_entry(parsed)
         prepared = self.backend(parsed.backend).prepare(parsed)
@@ -187,12 +188,25 @@ class JobService:
         follow: bool = False,
     ) -> Iterator[LogLine]:
         """Each rank's output, tagged; ``tail`` lines per file; ``follow`` until the end."""
+        record = self._log_request(job_id, rank, tail)
+        return self.backend(record.backend).logs(record, rank=rank, tail=tail, follow=follow)
+
+    def log_follower(
+        self, job_id: str, *, rank: int | None = None, tail: int | None = None
+    ) -> Follower:
+        """:meth:`logs` for a caller that polls: ``read()`` never waits (see
+        :class:`~workbench.jobs.logs.LogFollower`); the caller decides when the job is over
+        (``get(job_id).state.terminal``) and then reads once more with ``final=True``."""
+        record = self._log_request(job_id, rank, tail)
+        return self.backend(record.backend).log_follower(record, rank=rank, tail=tail)
+
+    def _log_request(self, job_id: str, rank: int | None, tail: int | None) -> JobRecord:
         record = self.store.get(job_id)
         if rank is not None and not 0 <= rank < record.ranks:
             raise InvalidInput(f"rank: must be between 0 and {record.ranks - 1} (got {rank})")
         if tail is not None and tail < 0:
             raise InvalidInput(f"tail: must be >= 0 (got {tail})")
-        return self.backend(record.backend).logs(record, rank=rank, tail=tail, follow=follow)
+        return record
 
     # -- stopping ---------------------------------------------------------------------------
 

@@ -8,13 +8,21 @@ pruner says stop, the job is cancelled. The best trial's model is registered on 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from workbench.config import Settings, get_settings
-from workbench.jobs.service import JobService
+from workbench.errors import InvalidInput
+from workbench.jobs.confine import confine_to
+from workbench.jobs.service import JobService, check_training_entry
 from workbench.jobs.training_job import training_job
+from workbench.progress import bar
 from workbench.selection.spec import SelectionSpec
+from workbench.selection.studies import register_best, trial_runs
 from workbench.selection.study import (
     Launcher,
     Report,
@@ -22,13 +30,38 @@ from workbench.selection.study import (
     TrialPruned,
     run_selection,
     study_storage,
+    trial_run_name,
 )
-from workbench.tracking.client import experiment_id, fluent_tracking_uri, tracking_client
+from workbench.tracking.client import experiment_id, tracking_client
 from workbench.tracking.runs import RunLogger
+from workbench.validation import invalid_input
+
+
+def prepare_selection(
+    raw: Mapping[str, Any], working_dir: Path, root: Path | None = None
+) -> SelectionSpec:
+    """A selection spec, checked as far as it can be before any trial runs: its rules, and
+    a trial's training job (model, data, and with ``root`` every path kept under it)."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("spec: a selection spec (a JSON object) is required")
+    try:
+        spec = SelectionSpec.model_validate(dict(raw))
+    except pydantic.ValidationError as exc:
+        raise invalid_input(exc, "selection spec") from None
+    first = {**spec.base, "name": spec.name, "model": {"name": sorted(spec.models)[0]}}
+    job = training_job(first, ranks=spec.ranks, working_dir=working_dir, root=root)
+    if root is not None:
+        confine_to(job.model_dump(mode="json"), root)
+    check_training_entry(job)
+    return spec
 
 
 def job_launcher(
-    service: JobService, spec: SelectionSpec, working_dir: Path, poll: float = 0.5
+    service: JobService,
+    spec: SelectionSpec,
+    working_dir: Path,
+    poll: float = 0.5,
+    root: Path | None = None,
 ) -> Launcher:
     client = tracking_client(service.settings)
     exp = experiment_id(client, spec.experiment, service.settings)
@@ -38,7 +71,8 @@ def job_launcher(
         return runs[0].info.run_id if runs else None
 
     def launch(raw: dict[str, Any], report: Report) -> dict[str, float]:
-        job = service.submit(training_job(raw, ranks=spec.ranks, working_dir=working_dir))
+        trial = training_job(raw, ranks=spec.ranks, working_dir=working_dir, root=root)
+        job = service.submit(trial, root=root)
         run_id, reported = None, -1
         try:
             while True:
@@ -72,8 +106,12 @@ def select_with_jobs(
     working_dir: Path,
     settings: Settings | None = None,
     progress: Any = None,
+    root: Path | None = None,
 ) -> tuple[SelectionResult, str | None]:
-    """Run the study; returns the result and the best trial's MLflow run id."""
+    """Run the study; returns the result and the best trial's MLflow run id.
+
+    ``root`` (the server's): every path of every trial's job must stay under it.
+    """
     settings = settings or get_settings()
     service = JobService(settings=settings)
     with RunLogger(
@@ -88,9 +126,8 @@ def select_with_jobs(
             }
         )
         storage = study_storage(settings.home)
-        result = run_selection(
-            spec, job_launcher(service, spec, working_dir), storage, parent.run_id, progress
-        )
+        launcher = job_launcher(service, spec, working_dir, root=root)
+        result = run_selection(spec, launcher, storage, parent.run_id, progress)
         parent.log_metrics(
             {
                 f"best_{spec.metric}": result.best_value,
@@ -99,18 +136,23 @@ def select_with_jobs(
             },
             step=0,
         )
-        best_name = f"{spec.name}-trial-{result.best_trial}"
-        client = tracking_client(settings)
-        runs = client.search_runs(
-            [experiment_id(client, spec.experiment, settings)],
-            filter_string=f"attributes.run_name = '{best_name}'",
-        )
-        best_run = runs[0].info.run_id if runs else None
+        runs = trial_runs(tracking_client(settings), spec.experiment, spec.name)
+        best_run = runs.get(trial_run_name(spec.name, result.best_trial))
         if best_run is not None:
             parent.set_tags({"workbench.best_run_id": best_run})
             if spec.register_model:
-                import mlflow
-
-                with fluent_tracking_uri(settings.mlflow_tracking_uri):
-                    mlflow.register_model(f"runs:/{best_run}/model", spec.register_model)
+                register_best(spec.name, spec.register_model, settings)
     return result, best_run
+
+
+def run_study(spec: SelectionSpec, working_dir: Path, root: Path | None = None) -> dict[str, Any]:
+    """:func:`select_with_jobs` as a background operation of the server runs it: progress
+    (finished trials of ``spec.trials``) goes to the operation, the result comes back as JSON."""
+    with bar(spec.trials, f"study {spec.name}", show=False, unit="trial") as trials:
+        result, best_run = select_with_jobs(
+            spec,
+            working_dir,
+            progress=lambda done, _total: trials.update(max(0, done - trials.done)),
+            root=root,
+        )
+    return {"study": spec.name, **asdict(result), "best_run_id": best_run}

@@ -39,11 +39,17 @@ def trial_spec(
     """The training spec of one trial (validated)."""
     model = trial.suggest_categorical("model", sorted(spec.models))
     params = {p: _suggest(trial, f"{model}.{p}", d) for p, d in spec.models[model].items()}
-    train = dict(spec.base.get("train", {}))
-    train.update({p: _suggest(trial, p, d) for p, d in spec.search.items()})
+    searched = {p: _suggest(trial, p, d) for p, d in spec.search.items()}
+    train = {**spec.base.get("train", {}), **searched}
+    name = trial_run_name(spec.name, trial.number)
+    # Optuna stores a categorical as its index: keep the values for whoever reads the study
+    trial.set_user_attr(
+        "params", {"model": model, **{f"{model}.{p}": v for p, v in params.items()}, **searched}
+    )
+    trial.set_user_attr("run_name", name)
     raw = {
         **spec.base,
-        "name": f"{spec.name}-trial-{trial.number}",
+        "name": name,
         "experiment": spec.experiment,
         "model": {"name": model, "params": params},
         "train": train,
@@ -51,6 +57,11 @@ def trial_spec(
     }
     parse_spec(raw)
     return raw
+
+
+def trial_run_name(study: str, number: int) -> str:
+    """The MLflow run name of trial ``number`` of ``study``."""
+    return f"{study}-trial-{number}"
 
 
 class TrialPruned(Exception):
@@ -81,9 +92,14 @@ def _pruner(kind: str) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def study_db(home: Path) -> Path:
+    """The sqlite file holding every study of this workbench home."""
+    return home / "selection.db"
+
+
 def study_storage(home: Path) -> str:
     home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home / 'selection.db'}"
+    return f"sqlite:///{study_db(home)}"
 
 
 def run_selection(
@@ -102,6 +118,9 @@ def run_selection(
         sampler=optuna.samplers.TPESampler(seed=spec.seed),
         pruner=_pruner(spec.pruner),
     )
+    for key, value in (("experiment", spec.experiment), ("metric", spec.metric),
+                       ("spec", spec.model_dump(mode="json"))):  # fmt: skip
+        study.set_user_attr(key, value)  # what readers of the study need to find its runs
     lock = threading.Lock()
 
     def objective(trial: optuna.Trial) -> float:

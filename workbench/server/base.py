@@ -91,11 +91,15 @@ class WorkbenchHandler(APIHandler):
             ops = self.settings["workbench_operations"] = Operations()
         return ops
 
-    def start_operation(self, kind: str, work: Callable[[], Any]) -> None:
-        """Answer 202 with a background operation that runs ``work``; the UI polls it."""
-        op = self.operations.submit(kind, work)
+    def start_operation(
+        self, kind: str, work: Callable[[], Any], *, key: str | None = None, long: bool = False,
+        **extra: Any,
+    ) -> None:  # fmt: skip
+        """Answer 202 with a background operation that runs ``work``; the UI polls it.
+        ``key`` and ``long``: see :meth:`Operations.submit`; ``extra`` joins the answer."""
+        op = self.operations.submit(kind, work, key=key, long=long)
         self.set_header("Location", f"{self.base_url}workbench/api/operations/{op.id}")
-        self.write_json(op.to_dict(), status=202)
+        self.write_json({**op.to_dict(), **extra}, status=202)
 
     @property
     def root_dir(self) -> Path:

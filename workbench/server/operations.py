@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.errors import NotFound
+from workbench.errors import Conflict, NotFound
 from workbench.progress import reporting_to
 from workbench.server.base import status_for
 
@@ -51,13 +51,28 @@ class Operations:
         self._ops: dict[str, Operation] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._keys: dict[tuple[str, str], str] = {}  # (kind, key) -> its latest operation
 
-    def submit(self, kind: str, work: Callable[[], Any]) -> Operation:
+    def submit(
+        self, kind: str, work: Callable[[], Any], *, key: str | None = None, long: bool = False
+    ) -> Operation:
+        """Start ``work``. ``key``: at most one running operation of this kind per key
+        (Conflict otherwise). ``long``: it may run for hours (a study), so it gets a thread
+        of its own instead of holding one of the pool's few workers."""
         op = Operation(id=f"op{next(self._ids)}-{int(time.time() * 1000) % 100000}", kind=kind)
         with self._lock:
+            running = self._keys.get((kind, key)) if key is not None else None
+            if running is not None and self._ops[running].state == "running":
+                raise Conflict(f"{kind} {key} is already running as operation {running}")
             self._prune()
             self._ops[op.id] = op
-        self._pool.submit(self._run, op, work)
+            if key is not None:
+                self._keys[(kind, key)] = op.id
+        if long:
+            threading.Thread(target=self._run, args=(op, work), name=f"wb-{op.id}",
+                             daemon=True).start()  # fmt: skip
+        else:
+            self._pool.submit(self._run, op, work)
         return op
 
     def _run(self, op: Operation, work: Callable[[], Any]) -> None:
@@ -94,3 +109,4 @@ class Operations:
         for old in done:
             if now - (old.finished or now) > KEEP_S or len(self._ops) > KEEP_MAX:
                 del self._ops[old.id]
+        self._keys = {k: op_id for k, op_id in self._keys.items() if op_id in self._ops}

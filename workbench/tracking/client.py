@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -34,6 +35,17 @@ def tracking_client(settings: Settings | None = None) -> MlflowClient:
             f"MLflow store {settings.mlflow_tracking_uri} is unusable: {exc.message}"
         ) from exc
     return client
+
+
+def tracking_ui_url(settings: Settings | None = None) -> str | None:
+    """The MLflow server's UI when the tracking URI is one (http or https), credentials
+    left out; None for a store without a UI server (the embedded sqlite one)."""
+    uri = (settings or get_settings()).mlflow_tracking_uri
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.netloc.rpartition("@")[2]  # user:password@ never reaches the browser
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/") + "/", "", ""))
 
 
 _thread_lock = threading.Lock()

@@ -109,6 +109,26 @@ def metric_history(client: MlflowClient, run_id: str, key: str) -> list[dict[str
     return [{"step": m.step, "value": m.value, "timestamp": m.timestamp} for m in history]
 
 
+def run_detail(client: MlflowClient, run_id: str) -> dict[str, Any]:
+    """One run for its detail view: :func:`run_summary`, the job that ran it, the dataset
+    version it trained on, and its artifact files (``{path, size, is_image}``)."""
+    from workbench.tracking.artifacts import list_artifact_files
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        raise NotFound(f"run {run_id} does not exist") from exc
+    summary = run_summary(run)
+    trained_on = [d["name"] for d in summary["datasets"] if d["context"] == "training"]
+    return {
+        **summary,
+        "job_id": run.data.tags.get("workbench.job_id"),
+        "dataset": trained_on[0] if trained_on else None,
+        "artifact_uri": run.info.artifact_uri,
+        "artifacts": list_artifact_files(client, run_id),
+    }
+
+
 def compare_runs(client: MlflowClient, run_ids: list[str]) -> dict[str, Any]:
     """Params and final metrics of ``run_ids`` side by side; keys that differ listed first."""
     if not 2 <= len(run_ids) <= 50:

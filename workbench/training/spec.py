@@ -28,22 +28,60 @@ class _Model(BaseModel):
 
 
 class ModelSpec(_Model):
-    name: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    """Which model of the zoo to train, and its hyper-parameters."""
+
+    name: str = Field(
+        min_length=1, title="Model", description="A model of the zoo (GET /workbench/api/models)."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        title="Hyper-parameters",
+        description="The model's hyper-parameters; sizes left out are taken from the data.",
+    )
 
 
 class DataSpec(_Model):
-    source: Literal["digits", "image_folder", "manifest", "dataset", "synthetic"] = "digits"
-    path: str | None = Field(None, description="image folder or manifest.json")
-    dataset: str | None = Field(
-        None, description="a dataset version from labeling, e.g. digits-labels@v3"
+    """What the model trains and is tested on."""
+
+    source: Literal["digits", "image_folder", "manifest", "dataset", "synthetic"] = Field(
+        "digits",
+        title="Data source",
+        description="digits (scikit-learn's, shipped), an image folder (one sub-folder per "
+        "class), a manifest.json, a labeled dataset version, or synthetic images.",
     )
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    image_size: tuple[int, int] | None = None
-    grayscale: bool = False
-    samples: int = Field(1024, ge=2, description="synthetic only")
-    shape: tuple[int, int, int] = Field((3, 32, 32), description="synthetic only: C, H, W")
-    classes: int = Field(10, ge=2, description="synthetic only")
+    path: str | None = Field(
+        None,
+        title="Path",
+        description="The image folder or manifest.json (image_folder and manifest sources); "
+        "relative to the working directory.",
+    )
+    dataset: str | None = Field(
+        None,
+        title="Dataset version",
+        description="A dataset version from labeling, e.g. digits-labels@v3 (dataset source).",
+    )
+    test_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, title="Test fraction", description="Share of the data held out."
+    )
+    image_size: tuple[int, int] | None = Field(
+        None,
+        title="Image size",
+        description="Resize every image to (height, width); needed when image sizes differ.",
+    )
+    grayscale: bool = Field(
+        False, title="Grayscale", description="Read images as one channel instead of RGB."
+    )
+    samples: int = Field(
+        1024, ge=2, title="Samples", description="How many images (synthetic source only)."
+    )
+    shape: tuple[int, int, int] = Field(
+        (3, 32, 32),
+        title="Image shape",
+        description="Channels, height, width of each image (synthetic source only).",
+    )
+    classes: int = Field(
+        10, ge=2, title="Classes", description="How many classes (synthetic source only)."
+    )
 
     @model_validator(mode="after")
     def _dataset_implies_source(self) -> DataSpec:
@@ -55,40 +93,135 @@ class DataSpec(_Model):
 
 
 class AugmentSpec(_Model):
-    hflip: bool = False
-    crop_padding: int = Field(0, ge=0, le=64)
-    noise_std: float = Field(0.0, ge=0.0)
+    """Random changes to each training batch (all off by default)."""
+
+    hflip: bool = Field(
+        False, title="Horizontal flip", description="Mirror a random half of the images."
+    )
+    crop_padding: int = Field(
+        0,
+        ge=0,
+        le=64,
+        title="Crop padding",
+        description="Pad by this many pixels and crop back at a random offset (0: off).",
+    )
+    noise_std: float = Field(
+        0.0, ge=0.0, title="Noise", description="Standard deviation of added gaussian noise."
+    )
 
 
 class SwapSpec(_Model):
-    tier: Literal["none", "host", "disk"] = "host"
-    budget_bytes: int | None = Field(None, ge=1)
-    min_bytes: int = Field(1 << 20, ge=0)
-    keep_resident: int | None = Field(2, ge=0)
-    prefetch: int = Field(2, ge=0)
+    """Tensor swapping: saved activations leave the device in forward, come back for backward."""
+
+    tier: Literal["none", "host", "disk"] = Field(
+        "host",
+        title="Swap to",
+        description="host memory, files on disk, or none (only count the bytes).",
+    )
+    budget_bytes: int | None = Field(
+        None,
+        ge=1,
+        title="Budget (bytes)",
+        description="Keep resident activation bytes under this; the oldest are swapped first.",
+    )
+    min_bytes: int = Field(
+        1 << 20,
+        ge=0,
+        title="Smallest swapped (bytes)",
+        description="Tensors smaller than this stay resident.",
+    )
+    keep_resident: int | None = Field(
+        2,
+        ge=0,
+        title="Keep resident",
+        description="The newest saved tensors kept resident in forward (empty: no count limit).",
+    )
+    prefetch: int = Field(
+        2,
+        ge=0,
+        title="Prefetch",
+        description="In backward, how many swapped tensors ahead are brought back.",
+    )
 
 
 class TrainSpec(_Model):
-    epochs: int = Field(10, ge=1, le=100_000)
-    batch_size: int = Field(32, ge=1, le=1_000_000, description="per rank")
-    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(0.05, gt=0.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    seed: int = 0
-    augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    """How the model is trained."""
+
+    epochs: int = Field(10, ge=1, le=100_000, title="Epochs", description="Passes over the data.")
+    batch_size: int = Field(
+        32,
+        ge=1,
+        le=1_000_000,
+        title="Batch size",
+        description="Images per step on each rank (the global batch is this times the ranks).",
+    )
+    optimizer: Literal["sgd", "adam", "adamw"] = Field(
+        "sgd", title="Optimizer", description="sgd (with momentum), adam or adamw."
+    )
+    lr: float = Field(0.05, gt=0.0, title="Learning rate", description="The optimizer's step size.")
+    momentum: float = Field(
+        0.9, ge=0.0, lt=1.0, title="Momentum", description="SGD momentum (sgd only)."
+    )
+    weight_decay: float = Field(
+        0.0, ge=0.0, title="Weight decay", description="L2 penalty on the weights."
+    )
+    seed: int = Field(
+        0, title="Seed", description="Seeds weight init, the split, shuffling and augmentation."
+    )
+    augment: AugmentSpec = Field(
+        default_factory=AugmentSpec,
+        title="Augmentation",
+        description="Random flips, crops and noise applied to training batches.",
+    )
 
 
 class TrainingSpec(_Model):
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    experiment: str = Field("Default", min_length=1, max_length=200)
-    model: ModelSpec
-    data: DataSpec = Field(default_factory=DataSpec)
-    train: TrainSpec = Field(default_factory=TrainSpec)
-    swap: SwapSpec | None = None
-    checkpoint_dir: str | None = Field(None, description="default: $WORKBENCH_CHECKPOINT_DIR")
-    register_model: str | None = Field(None, description="MLflow registered model name")
-    parent_run_id: str | None = Field(None, description="MLflow parent run (model selection)")
+    """One training run: a model of the zoo, its data, and how to train it."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        title="Run name",
+        description="The MLflow run's name (letters, digits, '.', '_', '-').",
+    )
+    experiment: str = Field(
+        "Default",
+        min_length=1,
+        max_length=200,
+        title="Experiment",
+        description="The MLflow experiment the run is logged to (created if new).",
+    )
+    model: ModelSpec = Field(
+        title="Model", description="The model of the zoo and its hyper-parameters."
+    )
+    data: DataSpec = Field(
+        default_factory=DataSpec, title="Data", description="Where the images and labels come from."
+    )
+    train: TrainSpec = Field(
+        default_factory=TrainSpec,
+        title="Training",
+        description="Epochs, batch size, optimizer and learning rate.",
+    )
+    swap: SwapSpec | None = Field(
+        None, title="Tensor swapping", description="Off unless given. " + (SwapSpec.__doc__ or "")
+    )
+    checkpoint_dir: str | None = Field(
+        None,
+        title="Checkpoint folder",
+        description="Where each epoch's checkpoint goes (default: the job's, "
+        "$WORKBENCH_CHECKPOINT_DIR).",
+    )
+    register_model: str | None = Field(
+        None,
+        title="Register as",
+        description="Register the trained model under this MLflow model name.",
+    )
+    parent_run_id: str | None = Field(
+        None,
+        title="Parent run",
+        description="The MLflow run this one nests under (set by model selection).",
+    )
 
 
 def parse_spec(raw: dict[str, Any]) -> TrainingSpec:

