@@ -10,6 +10,7 @@ export default tseslint.config(
       'lib/',
       'labextension/',
       'coverage/',
+      'src/generated/',
       'style/**/*.js',
       '*.config.js',
       'jest-jsdom-env.js',

@@ -26,7 +26,7 @@ def test_train_form_validates_then_trains_to_a_tracked_run(page, lab_server: Lab
     model = form.locator("#root_spec_model_name")
     options = model.locator("option").all_inner_texts()
     assert "mlp (torch)" in options and "keras_small_cnn (keras)" in options
-    assert model.input_value() == "mlp"
+    assert model.locator("option:checked").inner_text() == "mlp (torch)"
     assert form.locator("#root_ranks").input_value() == "2"
     assert form.locator("#root_spec_train_epochs").input_value() == "10"  # the server's default
     shot(page, "jobs-form")
@@ -38,11 +38,11 @@ def test_train_form_validates_then_trains_to_a_tracked_run(page, lab_server: Lab
     form.locator("button.wb-train").click()
     panel.locator(".wb-error", has_text="Fix the fields").wait_for(timeout=10_000)
     assert form.locator(".error-detail, .jp-FormGroup-error, .text-danger").count() >= 1
-    assert not [u for u in posts if u.endswith("/workbench/api/train")]
+    assert not [u for u in posts if "/workbench/api/train" in u]
 
     form.locator("#root_ranks").fill("1")
     form.locator("#root_spec_train_epochs").fill("1")
-    with page.expect_response(re.compile(r"/workbench/api/train$")) as answer:
+    with page.expect_response(re.compile(r"/workbench/api/train(\?|$)")) as answer:
         form.locator("button.wb-train").click()
     assert answer.value.status == 201, answer.value.text()
     job_id = answer.value.json()["id"]
@@ -54,9 +54,10 @@ def test_train_form_validates_then_trains_to_a_tracked_run(page, lab_server: Lab
     page.wait_for_function(FINAL, arg=row.element_handle(), timeout=240_000)
     assert api(lab_server, f"jobs/{job_id}")["state"] == "succeeded"
     assert row.get_attribute("data-state") == "succeeded"
-    page.locator(".jp-toast-container, .Toastify").filter(has_text="succeeded").first.wait_for(
-        timeout=30_000
+    toast = page.locator(
+        ".Toastify__toast", has_text=f"Job {row.locator('.wb-job-name').inner_text()} succeeded"
     )
+    toast.first.wait_for(timeout=30_000)
     shot(page, "jobs-finished")
 
     panel.locator("button.wb-open-run").click()
@@ -68,17 +69,22 @@ def test_train_form_validates_then_trains_to_a_tracked_run(page, lab_server: Lab
     run_row.first.click()
     detail = experiments.locator(".wb-run-detail")
     detail.locator('figure[data-metric="test_accuracy"] canvas').wait_for(timeout=30_000)
-    accuracy = float(
-        detail.locator("table.wb-kv tr", has_text="test_accuracy").locator("td").inner_text()
-    )
+    cell = detail.locator('table.wb-kv tr:has(th:text-is("test_accuracy")) td')
+    accuracy = float(cell.inner_text())
     assert accuracy > 0.5
+    # The evaluation's artifacts show inline.
+    image = detail.locator('figure.wb-artifact[data-path$="confusion_matrix.png"] img')
+    image.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 100", arg=image.element_handle()
+    )
     shot(page, "experiments-run")
 
 
 def test_server_refusal_shows_inline(page):
     panel, form = _form(page)
-    form.locator("#root_spec_model_name").select_option("unet")
-    with page.expect_response(re.compile(r"/workbench/api/train$")) as answer:
+    form.locator("#root_spec_model_name").select_option(label="unet (torch)")
+    with page.expect_response(re.compile(r"/workbench/api/train(\?|$)")) as answer:
         form.locator("button.wb-train").click()
     assert answer.value.status == 400
     error = panel.locator(".wb-error", has_text="Train failed: ")

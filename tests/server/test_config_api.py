@@ -34,7 +34,8 @@ def _backends(body: dict) -> dict[str, dict]:
 
 async def test_config_reports_backends_limits_and_no_mlflow_ui_for_the_embedded_store(jp_fetch):
     body = json.loads((await jp_fetch("workbench", "api", "config")).body)
-    assert set(body) == {"root_dir", "backends", "limits", "mlflow_ui_url"}
+    assert set(body) == {"root_dir", "backends", "limits", "mlflow_ui_url", "labeling"}
+    assert body["labeling"]["batch_strategies"][-1] == "k-center"  # what `next` accepts
     backends = _backends(body)
     assert set(backends) == {"local", "slurm", "kubernetes"}
     assert backends["local"]["available"] and "mpiexec" in backends["local"]["detail"]

@@ -30,6 +30,7 @@ class VersionHandler(WorkbenchHandler):
 def _config(root_dir: str) -> dict[str, Any]:
     from workbench.jobs.backends import backend_availability
     from workbench.jobs.spec import MAX_RANKS
+    from workbench.labeling.active import BATCH_STRATEGIES, UNCERTAINTY_STRATEGIES
     from workbench.tracking.client import tracking_ui_url
 
     return {
@@ -37,12 +38,16 @@ def _config(root_dir: str) -> dict[str, Any]:
         "backends": [b.to_dict() for b in backend_availability()],
         "limits": {"max_ranks": MAX_RANKS},
         "mlflow_ui_url": tracking_ui_url(),
+        "labeling": {
+            "uncertainty_strategies": list(UNCERTAINTY_STRATEGIES),
+            "batch_strategies": list(BATCH_STRATEGIES),
+        },
     }
 
 
 class ConfigHandler(WorkbenchHandler):
-    """The server's root, the backends usable here, the limits it holds requests to, and
-    the MLflow UI (when the tracking store is an MLflow server)."""
+    """The server's root, the backends usable here, the limits it holds requests to, the
+    MLflow UI (when the tracking store is an MLflow server) and the labeling strategies."""
 
     @web.authenticated
     async def get(self) -> None:

@@ -1,6 +1,11 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import type { TrainRequest } from './generated/train_request';
+import type { SelectRequest } from './generated/select_request';
+
+export type { TrainRequest, SelectRequest };
+
 /**
  * Error raised when the Workbench server answers with a non-2xx status,
  * or cannot be reached at all (status 0).
@@ -146,6 +151,7 @@ export interface ISchemas {
   training: JSONSchema;
   selection: JSONSchema;
   train_request: JSONSchema;
+  select_request: JSONSchema;
 }
 
 export function getSchemas(): Promise<ISchemas> {
@@ -245,14 +251,8 @@ export interface IJob {
   run_id?: string | null;
 }
 
-/** Body of `POST /workbench/api/train`: the server builds the job from the spec. */
-export interface ITrainingSubmission {
-  spec: Record<string, unknown>;
-  ranks: number;
-  backend?: string;
-}
-
-export function submitTraining(body: ITrainingSubmission): Promise<IJob> {
+/** `POST /workbench/api/train` (body typed from the server's schema): the server builds the job. */
+export function submitTraining(body: TrainRequest): Promise<IJob> {
   return post<IJob>('train', body);
 }
 
@@ -638,4 +638,66 @@ export async function recentRuns(n: number): Promise<IRun[]> {
     ['order_by', 'attributes.start_time DESC']
   ]);
   return (await requestAPI<IRunPage>(path)).runs;
+}
+
+// ---------------------------------------------------------------------------
+// Model selection
+// ---------------------------------------------------------------------------
+
+export interface IStudySummary {
+  name: string;
+  direction: 'maximize' | 'minimize';
+  metric: string;
+  experiment: string;
+  start_time: number | string | null;
+  trials: number;
+  states: Record<string, number>;
+  best_trial: number | null;
+  best_value: number | null;
+  best_params: Record<string, unknown> | null;
+}
+
+export interface ITrial {
+  number: number;
+  state: string;
+  value: number | null;
+  params: Record<string, unknown>;
+  intermediate_values: IMetricPoint[];
+  run_name: string | null;
+  run_id: string | null;
+}
+
+export interface IStudy extends Omit<IStudySummary, 'trials' | 'states'> {
+  spec: Record<string, unknown>;
+  trials: ITrial[];
+}
+
+export async function listStudies(): Promise<IStudySummary[]> {
+  return (await requestAPI<{ studies: IStudySummary[] }>('studies')).studies;
+}
+
+export function getStudy(name: string): Promise<IStudy> {
+  return requestAPI<IStudy>(`studies/${encodeURIComponent(name)}`);
+}
+
+/** `POST select`: the study runs on the server as an operation (202). */
+export function startSelection(
+  body: SelectRequest
+): Promise<IOperation<Record<string, unknown>> & { study: string }> {
+  return post('select', body);
+}
+
+export function registerBest(
+  study: string,
+  name?: string
+): Promise<{
+  study: string;
+  trial: number;
+  value: number;
+  model_version: IModelVersion;
+}> {
+  return post(
+    `studies/${encodeURIComponent(study)}/register-best`,
+    name ? { name } : {}
+  );
 }

@@ -8,7 +8,6 @@ import {
   ICommandPalette,
   MainAreaWidget,
   Notification,
-  ReactWidget,
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
@@ -29,7 +28,13 @@ import { JobsModel } from './model/jobs';
 import { LabelingModel } from './model/labeling';
 import { RunsModel } from './model/runs';
 import { ServerInfo } from './model/server';
-import { createLabelStudioTab, createPanel, PanelContent } from './panels';
+import {
+  createLabelStudioTab,
+  createPanel,
+  IShowable,
+  PanelContent,
+  ShownWidget
+} from './panels';
 
 export { requestAPI, getVersion, WorkbenchAPIError } from './api';
 
@@ -147,13 +152,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
 
+    // The models each panel polls while it shows.
+    const SHOWS: Record<PanelKind, IShowable[]> = {
+      labeling: [labeling, datasets],
+      datasets: [datasets],
+      models: [],
+      jobs: [jobs, datasets],
+      experiments: []
+    };
+
     const open = async (
       kind: PanelKind,
       args: Record<string, unknown> = {}
     ): Promise<MainAreaWidget<PanelContent>> => {
       let widget = tracker.find(w => w.content.kind === kind);
       if (!widget || widget.isDisposed) {
-        widget = createPanel(kind, render);
+        widget = createPanel(kind, render, SHOWS[kind]);
         void tracker.add(widget);
         labShell.add(widget, 'main');
       }
@@ -212,13 +226,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    const sidebar = ReactWidget.create(
-      <Overview
-        version={getVersion}
-        jobs={jobs}
-        labeling={labeling}
-        open={kind => void open(kind)}
-      />
+    const sidebar = new ShownWidget(
+      () => (
+        <Overview
+          version={getVersion}
+          jobs={jobs}
+          labeling={labeling}
+          open={kind => void open(kind)}
+        />
+      ),
+      [jobs, labeling]
     );
     sidebar.id = 'workbench-sidebar';
     sidebar.addClass('wb-sidebar');

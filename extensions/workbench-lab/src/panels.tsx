@@ -7,13 +7,72 @@ import { labelStudioURL } from './api';
 import { workbenchIcon } from './icon';
 import { PanelKind, PANELS } from './components/Overview';
 
-/** The React content of a main-area panel; `kind` names it for the layout restorer. */
-export class PanelContent extends ReactWidget {
+/** A model a view polls while it shows (see `PolledModel`). */
+export interface IShowable {
+  show(): void;
+  hide(): void;
+}
+
+/**
+ * A React view that makes its models poll only while it is on screen: a background tab,
+ * a collapsed sidebar or a closed panel asks the server nothing.
+ */
+export class ShownWidget extends ReactWidget {
   constructor(
-    readonly kind: PanelKind,
-    private readonly _render: (widget: PanelContent) => JSX.Element
+    private readonly _render: () => JSX.Element,
+    private readonly _models: IShowable[]
   ) {
     super();
+  }
+
+  render(): JSX.Element {
+    return this._render();
+  }
+
+  dispose(): void {
+    this._setShown(false);
+    super.dispose();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this._setShown(this.isVisible);
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._setShown(true);
+    this.update();
+  }
+
+  protected onBeforeHide(msg: Message): void {
+    this._setShown(false);
+    super.onBeforeHide(msg);
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._setShown(false);
+    super.onBeforeDetach(msg);
+  }
+
+  private _setShown(shown: boolean): void {
+    if (shown !== this._shown) {
+      this._shown = shown;
+      this._models.forEach(m => (shown ? m.show() : m.hide()));
+    }
+  }
+
+  private _shown = false;
+}
+
+/** The content of a main-area panel; `kind` names it for the layout restorer. */
+export class PanelContent extends ShownWidget {
+  constructor(
+    readonly kind: PanelKind,
+    render: (widget: PanelContent) => JSX.Element,
+    models: IShowable[]
+  ) {
+    super(() => render(this), models);
     this.addClass('wb-panel-content');
   }
 
@@ -24,22 +83,14 @@ export class PanelContent extends ReactWidget {
     this.args = args;
     this.update();
   }
-
-  render(): JSX.Element {
-    return this._render(this);
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
 }
 
 export function createPanel(
   kind: PanelKind,
-  render: (widget: PanelContent) => JSX.Element
+  render: (widget: PanelContent) => JSX.Element,
+  models: IShowable[]
 ): MainAreaWidget<PanelContent> {
-  const content = new PanelContent(kind, render);
+  const content = new PanelContent(kind, render, models);
   const widget = new MainAreaWidget({ content });
   const spec = PANELS.find(p => p.kind === kind)!;
   widget.id = `workbench-${kind}`;

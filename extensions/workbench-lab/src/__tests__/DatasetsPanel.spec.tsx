@@ -70,6 +70,7 @@ describe('DatasetsPanel', () => {
     const model = new DatasetsModel(60_000);
     const onTrain = jest.fn();
     render(<DatasetsPanel model={model} onTrain={onTrain} />);
+    model.show(); // as the panel's widget does when it shows
     await screen.findByText('digits@v2', { selector: 'h3' });
     const counts = document.querySelector('.wb-class-counts')!;
     expect(counts.querySelector('tr[data-key="1"] .wb-num')!.textContent).toBe(
@@ -104,6 +105,7 @@ describe('DatasetsPanel', () => {
     ) as unknown as typeof fetch;
     const model = new DatasetsModel(60_000);
     render(<DatasetsPanel model={model} onTrain={() => undefined} />);
+    model.show();
     await screen.findByText('Datasets: datasets dir unreadable');
     model.dispose();
   });

@@ -9,7 +9,6 @@ import {
   Section,
   timeAgo,
   usePromise,
-  useShown,
   useSignal
 } from './common';
 
@@ -165,7 +164,6 @@ export function DatasetsPanel(props: {
 }): JSX.Element {
   const { model } = props;
   useSignal(model.changed);
-  useShown(model);
   const [selected, setSelected] = React.useState<string | null>(
     props.selected ?? null
   );

@@ -66,7 +66,9 @@ export function JobLogs(props: { job: IJob }): JSX.Element {
     }
   }, [lines, follow]);
 
-  const ranks = [...new Set(lines.map(l => l.rank))].sort((a, b) => a - b);
+  const ranks = [...new Set(lines.map(l => l.rank))]
+    .filter(r => r !== null && r !== undefined)
+    .sort((a, b) => a - b);
   const shown = rank === 'all' ? lines : lines.filter(l => l.rank === rank);
   return (
     <div className="wb-logs">
@@ -102,7 +104,8 @@ export function JobLogs(props: { job: IJob }): JSX.Element {
       <pre className="wb-log-lines">
         {shown.map((line, i) => (
           <div key={i} className={`wb-log-line wb-stream-${line.stream}`}>
-            <span className="wb-log-rank">[{line.rank}]</span> {line.text}
+            <span className="wb-log-rank">[{line.rank ?? 'job'}]</span>{' '}
+            {line.text}
           </div>
         ))}
         {shown.length === 0 && !error && (

@@ -12,7 +12,6 @@ import {
   Section,
   timeAgo,
   usePromise,
-  useShown,
   useSignal
 } from './common';
 import { JobLogs } from './JobLogs';
@@ -36,8 +35,6 @@ export function JobsPanel(props: IJobsPanelProps): JSX.Element {
   const { jobs, datasets, server } = props;
   useSignal(jobs.changed);
   useSignal(datasets.changed);
-  useShown(jobs);
-  useShown(datasets);
   const [selected, setSelected] = React.useState<string | null>(null);
   const [actionError, setActionError] = React.useState<string | null>(null);
   const [loaded, loadError] = usePromise(

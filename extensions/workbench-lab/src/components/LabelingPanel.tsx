@@ -20,7 +20,6 @@ import {
   ProgressBar,
   Section,
   usePromise,
-  useShown,
   useSignal
 } from './common';
 
@@ -506,10 +505,9 @@ function Outcome(
 
 /** Label Studio's server, the projects with their progress, and the labeling loop's actions. */
 export function LabelingPanel(props: ILabelingPanelProps): JSX.Element {
-  const { model, datasets, server } = props;
+  const { model, server } = props;
+  useSignal(props.datasets.changed);
   useSignal(model.changed);
-  useShown(model);
-  useShown(datasets);
   const [config] = usePromise(() => server.config, [server]);
   const running = model.status?.running ?? false;
   return (

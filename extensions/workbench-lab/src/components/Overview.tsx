@@ -3,14 +3,7 @@ import * as React from 'react';
 import { ACTIVE_JOB_STATES, IVersionInfo, recentRuns } from '../api';
 import { JobsModel } from '../model/jobs';
 import { LabelingModel } from '../model/labeling';
-import {
-  Badge,
-  ErrorBanner,
-  timeAgo,
-  usePromise,
-  useShown,
-  useSignal
-} from './common';
+import { Badge, ErrorBanner, timeAgo, usePromise, useSignal } from './common';
 
 export type PanelKind =
   'labeling' | 'datasets' | 'models' | 'jobs' | 'experiments';
@@ -53,8 +46,6 @@ export function Overview(props: {
   const { jobs, labeling } = props;
   useSignal(jobs.changed);
   useSignal(labeling.changed);
-  useShown(jobs);
-  useShown(labeling);
   const [version, versionError] = usePromise(props.version, []);
   const finished = jobs.jobs.filter(
     j => !ACTIVE_JOB_STATES.has(j.state)

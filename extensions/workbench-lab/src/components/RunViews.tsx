@@ -12,6 +12,15 @@ import {
 import { ErrorBanner, formatNumber, Section, usePromise } from './common';
 import { ISeries, MetricChart } from './MetricChart';
 
+/** Metrics worth a chart: per-epoch series, not per-class or final summaries. */
+function charted(key: string): boolean {
+  return (
+    !/_\d+$/.test(key) &&
+    !key.startsWith('final_') &&
+    !key.startsWith('system/')
+  );
+}
+
 /** Histories of `keys` for each run: one chart per key, one line per run. */
 function useHistories(
   runs: { id: string; label: string }[],
@@ -70,9 +79,10 @@ export function RunDetail(props: {
         .sort(),
     [run]
   );
+  const chartKeys = React.useMemo(() => keys.filter(charted), [keys]);
   const [charts, chartError] = useHistories(
     run ? [{ id: run.run_id, label: run.run_name ?? run.run_id }] : [],
-    keys
+    chartKeys
   );
   if (error) {
     return <ErrorBanner message={error} prefix="Run: " />;
@@ -80,6 +90,8 @@ export function RunDetail(props: {
   if (!run) {
     return <div className="wb-empty">Loading run…</div>;
   }
+  const perClass = keys.filter(k => /_\d+$/.test(k));
+  const main = keys.filter(k => !/_\d+$/.test(k));
   const images = run.artifacts.filter(a => a.is_image);
   const others = run.artifacts.filter(a => !a.is_image);
   const link =
@@ -113,14 +125,24 @@ export function RunDetail(props: {
         </Section>
         <Section title="Metrics">
           <KeyValues
-            values={Object.fromEntries(keys.map(k => [k, run.metrics[k]]))}
+            values={Object.fromEntries(main.map(k => [k, run.metrics[k]]))}
           />
+          {perClass.length > 0 && (
+            <details className="wb-more">
+              <summary>{perClass.length} per-class metrics</summary>
+              <KeyValues
+                values={Object.fromEntries(
+                  perClass.map(k => [k, run.metrics[k]])
+                )}
+              />
+            </details>
+          )}
         </Section>
       </div>
       <ErrorBanner message={chartError} prefix="Charts: " />
       <div className="wb-charts">
         {charts &&
-          keys.map(
+          chartKeys.map(
             k =>
               charts[k] && <MetricChart key={k} metric={k} series={charts[k]} />
           )}
@@ -169,7 +191,8 @@ export function CompareRuns(props: { runIds: string[] }): JSX.Element {
   const keys = Object.keys(cmp?.metrics ?? {}).filter(
     k => !k.startsWith('system/')
   );
-  const [charts, chartError] = useHistories(runs, keys);
+  const chartKeys = keys.filter(charted);
+  const [charts, chartError] = useHistories(runs, chartKeys);
   if (error) {
     return <ErrorBanner message={error} prefix="Compare: " />;
   }
@@ -183,7 +206,7 @@ export function CompareRuns(props: { runIds: string[] }): JSX.Element {
       <ErrorBanner message={chartError} prefix="Charts: " />
       <div className="wb-charts">
         {charts &&
-          keys.map(
+          chartKeys.map(
             k =>
               charts[k] && <MetricChart key={k} metric={k} series={charts[k]} />
           )}
@@ -207,16 +230,18 @@ export function CompareRuns(props: { runIds: string[] }): JSX.Element {
                 ))}
               </tr>
             ))}
-            {keys.map(key => (
-              <tr key={`m-${key}`} className="wb-metric-row">
-                <th>{key}</th>
-                {cmp.metrics[key].map((v, i) => (
-                  <td key={i} className="wb-num">
-                    {formatNumber(v)}
-                  </td>
-                ))}
-              </tr>
-            ))}
+            {keys
+              .filter(k => !/_\d+$/.test(k))
+              .map(key => (
+                <tr key={`m-${key}`} className="wb-metric-row">
+                  <th>{key}</th>
+                  {cmp.metrics[key].map((v, i) => (
+                    <td key={i} className="wb-num">
+                      {formatNumber(v)}
+                    </td>
+                  ))}
+                </tr>
+              ))}
           </tbody>
         </table>
       </Section>

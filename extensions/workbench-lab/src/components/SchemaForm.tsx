@@ -14,6 +14,8 @@ export interface ISchemaFormProps {
   onSubmit: (value: FormValue) => void;
   onError?: () => void;
   compact?: boolean;
+  /** Custom fields by name (`ui:field`). */
+  fields?: IFormComponentProps['fields'];
   children?: React.ReactNode;
 }
 
@@ -33,6 +35,7 @@ export function SchemaForm(props: ISchemaFormProps): JSX.Element {
     showErrorList: false,
     noHtml5Validate: true,
     compact: props.compact,
+    fields: props.fields,
     children: props.children
   };
   return <FormComponent {...form} />;

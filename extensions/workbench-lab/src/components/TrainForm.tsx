@@ -1,7 +1,14 @@
 import * as React from 'react';
 import { UiSchema } from '@rjsf/utils';
 
-import { IDataset, IModelInfo, IServerConfig, ISchemas, IJob } from '../api';
+import {
+  IDataset,
+  IJob,
+  IModelInfo,
+  ISchemas,
+  IServerConfig,
+  TrainRequest
+} from '../api';
 import { errorMessage } from '../model/operations';
 import { keepDefined, propertyAt } from '../model/schemaform';
 import { trainSchema } from '../model/trainschema';
@@ -22,11 +29,7 @@ export interface ITrainFormProps {
   datasets: readonly IDataset[];
   config: IServerConfig;
   defaults: ITrainDefaults;
-  onSubmit: (body: {
-    spec: Record<string, unknown>;
-    ranks: number;
-    backend?: string;
-  }) => Promise<IJob>;
+  onSubmit: (body: TrainRequest) => Promise<IJob>;
 }
 
 type FormData = {
@@ -100,11 +103,8 @@ export function TrainForm(props: ITrainFormProps): JSX.Element {
     setBusy(true);
     setError(null);
     try {
-      const job = await props.onSubmit({
-        spec: body.spec as Record<string, unknown>,
-        ranks: body.ranks ?? 1,
-        backend: body.backend
-      });
+      // The schema validated it in the browser; the server validates it again.
+      const job = await props.onSubmit(body as unknown as TrainRequest);
       setSubmitted(job);
     } catch (e) {
       setError(errorMessage(e));

@@ -13,14 +13,6 @@ export function useSignal(signal: ISignal<unknown, unknown>): void {
   }, [signal]);
 }
 
-/** Keep a polled model polling while the calling component is mounted. */
-export function useShown(model: { show(): void; hide(): void }): void {
-  React.useEffect(() => {
-    model.show();
-    return () => model.hide();
-  }, [model]);
-}
-
 /** Resolve a promise into state: [value, error]. */
 export function usePromise<T>(
   make: () => Promise<T>,

@@ -4,7 +4,7 @@ import {
   ACTIVE_JOB_STATES,
   cancelJob,
   IJob,
-  ITrainingSubmission,
+  TrainRequest,
   listJobs,
   retryJob,
   submitTraining
@@ -30,7 +30,7 @@ export class JobsModel extends PolledModel {
     return this._ended;
   }
 
-  async submit(body: ITrainingSubmission): Promise<IJob> {
+  async submit(body: TrainRequest): Promise<IJob> {
     const job = await submitTraining(body);
     this._adopt(job);
     return job;

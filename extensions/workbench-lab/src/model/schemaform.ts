@@ -1,7 +1,7 @@
 /**
  * Turn the server's pydantic JSON Schemas into schemas @rjsf renders well: `$ref`s
  * inlined, tuples in draft-07 form, optional scalars without their `null` branch, and
- * optional objects as an explicit "off / on" choice. The values stay the server's: the
+ * optional objects and tuples as an explicit "off / on" choice. The values stay the server's: the
  * enums (models, datasets, backends) come from its answers, not from here.
  */
 
@@ -57,8 +57,8 @@ export function formSchema(schema: unknown): unknown {
     const { anyOf: _drop, ...rest } = node;
     void _drop;
     const branch = anyOf.find(s => !isNull(s)) as Schema;
-    if (branch.type === 'object') {
-      // An optional section: choose "off" (null, the server's default) or fill it in.
+    if (branch.type === 'object' || branch.type === 'array') {
+      // An optional section or tuple: "off" (null, the server's default) or filled in.
       const title = String(rest.title ?? branch.title ?? '');
       node = {
         ...rest,
