@@ -204,8 +204,10 @@ ROUTES: list[tuple[str, type[WorkbenchHandler]]] = [
 
 def setup_handlers(web_app: Any) -> None:
     from workbench.server.labeling_handlers import ROUTES as LABELING_ROUTES
+    from workbench.server.labelstudio_proxy import BrowserSession, labelstudio_routes
 
     base_url = web_app.settings["base_url"]
     routes = [*ROUTES, *LABELING_ROUTES]
     rules = [(url_path_join(base_url, API_PREFIX, path), handler) for path, handler in routes]
-    web_app.add_handlers(".*$", rules)
+    web_app.settings["workbench_labelstudio_session"] = BrowserSession()
+    web_app.add_handlers(".*$", [*rules, *labelstudio_routes(base_url)])
