@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.config import get_settings
+from workbench.config import get_settings, labelstudio_public_path
 
 
 def test_defaults_live_under_home(wb_home: Path):
@@ -38,3 +38,17 @@ def test_ensure_home_is_private(wb_home: Path):
     home = get_settings().ensure_home()
     assert home.is_dir()
     assert home.stat().st_mode & 0o077 == 0
+
+
+def test_label_studio_public_path_follows_jupyter(wb_home: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    monkeypatch.delenv("WORKBENCH_LABELSTUDIO_PUBLIC_PATH", raising=False)
+    assert get_settings().labelstudio_public_path == "/workbench/labelstudio"
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")  # a hub's single-user server
+    assert get_settings().labelstudio_public_path == "/user/ada/workbench/labelstudio"
+    assert labelstudio_public_path("/a%40b/") == "/a%40b/workbench/labelstudio"
+    monkeypatch.setenv("WORKBENCH_LABELSTUDIO_PUBLIC_PATH", "/lab/ls/")
+    assert get_settings().labelstudio_public_path == "/lab/ls"
+    monkeypatch.setenv("WORKBENCH_LABELSTUDIO_PUBLIC_PATH", "/lab/<script>")
+    with pytest.raises(ValueError, match="labelstudio_public_path: a URL path"):
+        get_settings()

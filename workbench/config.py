@@ -9,6 +9,7 @@ URI also honours MLflow's own ``MLFLOW_TRACKING_URI``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -17,6 +18,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def _default_home() -> Path:
     return Path.home() / ".workbench"
+
+
+LABELSTUDIO_PROXY_ROUTE = "workbench/labelstudio"  # under the Jupyter server's base_url
+
+
+def labelstudio_public_path(base_url: str) -> str:
+    """Where a Jupyter server with ``base_url`` serves the managed Label Studio's UI."""
+    return "/" + f"{base_url.strip('/')}/{LABELSTUDIO_PROXY_ROUTE}".strip("/")
+
+
+def _default_public_path() -> str:
+    # a JupyterHub single-user server (and its kernels and terminals) knows its prefix
+    return labelstudio_public_path(os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"))
 
 
 class Settings(BaseSettings):
@@ -37,6 +51,11 @@ class Settings(BaseSettings):
     labelstudio_port: int = Field(
         default=8093, ge=1, le=65535, description="Loopback port of the managed Label Studio."
     )
+    labelstudio_public_path: str = Field(
+        default_factory=_default_public_path,
+        description="URL path under which Jupyter serves the managed Label Studio's UI "
+        "(Jupyter's base_url + workbench/labelstudio); the server is started for it.",
+    )
     labelstudio_url: str = Field(
         default="", description="An external Label Studio to use instead of the managed one."
     )
@@ -53,6 +72,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         self.home = self.home.expanduser().resolve()
+        path = "/" + self.labelstudio_public_path.strip("/")
+        if not re.fullmatch(r"(/[A-Za-z0-9._~%@+-]+)+", path):
+            raise ValueError(
+                "labelstudio_public_path: a URL path like /workbench/labelstudio "
+                f"(got {self.labelstudio_public_path!r})"
+            )
+        self.labelstudio_public_path = path
         if self.mlflow_artifacts_dir is None:
             self.mlflow_artifacts_dir = self.home / "mlartifacts"
         if self.labelstudio_data_dir is None:

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def jp_server_cleanup() -> None:
 
 @dataclass
 class LabServer:
-    url: str
+    url: str  # http://127.0.0.1:<port> + the base_url (no trailing slash)
     token: str
     log: Path
     home: Path  # the server's WORKBENCH_HOME (jobs store, MLflow tracking)
@@ -62,7 +63,7 @@ def _wait_until_up(url: str, token: str, proc: subprocess.Popen[bytes], log: Pat
         if proc.poll() is not None:
             pytest.fail(f"jupyter lab exited {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            status_url = f"{url}/api/status"  # always http://127.0.0.1:<port>
+            status_url = f"{url}/api/status"
             req = urllib.request.Request(status_url, headers={"Authorization": f"token {token}"})  # noqa: S310
             with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310
                 if resp.status == 200:
@@ -72,18 +73,22 @@ def _wait_until_up(url: str, token: str, proc: subprocess.Popen[bytes], log: Pat
     pytest.fail(f"jupyter lab did not answer in 90 s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    root = tmp_path_factory.mktemp("lab")
+@contextmanager
+def running_lab(
+    root: Path, env: dict[str, str] | None = None, base_url: str = "/"
+) -> Iterator[LabServer]:
+    """`workbench lab` as a subprocess under ``root``; ``env`` adds to (and may replace) the
+    workbench settings it gets (default: a WORKBENCH_HOME of its own under ``root``)."""
     port, token = _free_port(), secrets.token_hex(16)
     log = root / "jupyter.log"
-    env = {
+    full_env = {
         **os.environ,
         "WORKBENCH_HOME": str(root / "wbhome"),
         "JUPYTER_CONFIG_DIR": str(root / "config"),
         "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"),
+        **(env or {}),
     }
     news = root / "settings" / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)  # no "get notified about Jupyter news?" toast over the panels
@@ -92,20 +97,26 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     argv = [
         workbench, "lab", "--no-browser", f"--port={port}",
         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
+        f"--ServerApp.root_dir={root}", f"--ServerApp.base_url={base_url}",
     ]  # fmt: skip
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+    url = f"http://127.0.0.1:{port}{base_url.rstrip('/')}"
     try:
         _wait_until_up(url, token, proc, log)
-        yield LabServer(url, token, log, root / "wbhome")
+        yield LabServer(url, token, log, Path(full_env["WORKBENCH_HOME"]))
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with running_lab(tmp_path_factory.mktemp("lab")) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")  # module: Playwright's loop must stop before other tests run

@@ -16,11 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.config import Settings
+from workbench.config import Settings, labelstudio_public_path
 from workbench.labeling.server import LabelStudioServer
 from workbench.labeling.service import LabelingService
 
 _names = itertools.count()
+# The Jupyter base_url the proxy tests serve Label Studio under (not "/": the prefix must
+# really travel); the session's server is started for it.
+JUPYTER_BASE_URL = "/user/wb/"
 
 
 def free_port() -> int:
@@ -50,6 +53,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         "WORKBENCH_HOME": str(root / "home"),
         "WORKBENCH_LABELSTUDIO_PORT": str(free_port()),
         "WORKBENCH_LABELSTUDIO_FILES_ROOT": str(root),
+        "WORKBENCH_LABELSTUDIO_PUBLIC_PATH": labelstudio_public_path(JUPYTER_BASE_URL),
     }
     session = LabelStudioSession(root, env)
     server = LabelStudioServer(session.settings())

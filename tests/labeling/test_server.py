@@ -18,7 +18,7 @@ from workbench.cli import app
 from workbench.config import Settings
 from workbench.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from workbench.labeling.client import LabelStudioClient
-from workbench.labeling.server import LabelStudioServer
+from workbench.labeling.server import PLACEHOLDER_ORIGIN, LabelStudioServer
 from workbench.labeling.service import LabelingService
 
 pytestmark = pytest.mark.slow
@@ -56,6 +56,16 @@ def test_second_start_reuses_the_running_server(label_studio: LabelStudioSession
     again = server.start(progress=False)
     assert again.pid == before.pid and again.running
     assert time.monotonic() - started < 5
+
+
+def test_a_server_running_for_another_url_path_is_not_silently_reused(
+    label_studio: LabelStudioSession,
+):
+    settings = label_studio.settings()
+    assert LabelStudioServer(settings).status().public_path == settings.labelstudio_public_path
+    elsewhere = settings.model_copy(update={"labelstudio_public_path": "/workbench/labelstudio"})
+    with pytest.raises(Conflict, match=r"serves it under /workbench/labelstudio: stop it"):
+        LabelStudioServer(elsewhere).start(progress=False)
 
 
 def test_cli_status_json_names_the_token_file_not_the_token(
@@ -136,6 +146,8 @@ def test_the_server_runs_air_gapped_with_local_files_under_the_root(tmp_path: Pa
     assert env["LOCAL_FILES_SERVING_ENABLED"] == "true"
     assert env["LOCAL_FILES_DOCUMENT_ROOT"] == str(tmp_path.resolve())
     assert env["LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK"] == "true"
+    # its links are built for the prefix Jupyter serves it under (the proxy swaps the origin)
+    assert env["LABEL_STUDIO_HOST"] == PLACEHOLDER_ORIGIN + settings.labelstudio_public_path
     again = LabelStudioServer(settings)._environment()  # the first start's secrets stay
     assert again["LABEL_STUDIO_USER_TOKEN"] == env["LABEL_STUDIO_USER_TOKEN"]
     assert again["SECRET_KEY"] == env["SECRET_KEY"]

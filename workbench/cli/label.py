@@ -35,6 +35,8 @@ def _print_status(status: dict[str, Any]) -> None:
     kind = "managed" if status["managed"] else "external"
     console.print(f"Label Studio ({kind}): {state}  {status['url']}")
     console.print(f"API token file: {status['token_file']}", markup=False)
+    if status.get("public_path"):
+        console.print(f"In JupyterLab: {status['public_path']}/ (Jupyter server)", markup=False)
 
 
 @label_app.command("start")

@@ -21,6 +21,7 @@ from workbench.errors import InvalidInput, NotFound, ServiceUnavailable, Workben
 T = TypeVar("T")
 EXPORT_TIMEOUT_S = 600.0
 PAGE_SIZE = 1000
+SESSION_COOKIE = "sessionid"  # Django's session cookie (signed cookies in Label Studio)
 
 
 def plain(obj: Any) -> dict[str, Any]:
@@ -34,6 +35,31 @@ def _api_message(body: Any) -> str:
         errors = body.get("validation_errors") or body.get("detail") or body
         return json.dumps(errors) if not isinstance(errors, str) else errors
     return str(body)
+
+
+def sign_in(url: str, email: str, password: str, timeout: float = 30.0) -> str:
+    """Sign in through Label Studio's own login form, as a browser would (the open edition
+    has no other way to make a UI session); returns the session cookie's value, a secret."""
+    login = f"{url}/user/login/"
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as http:
+            http.get(login)  # sets the csrftoken cookie the form post must echo
+            form = {"email": email, "password": password, "persist_session": "on",
+                    "csrfmiddlewaretoken": http.cookies.get("csrftoken") or ""}  # fmt: skip
+            answer = http.post(login, data=form, headers={"Referer": login})
+    except httpx.TransportError as exc:
+        raise ServiceUnavailable(
+            f"Label Studio at {url} is not reachable (sign-in): {type(exc).__name__}; "
+            "start it with `workbench label start` or the Labeling panel's Start button"
+        ) from exc
+    session = answer.cookies.get(SESSION_COOKIE)
+    if answer.status_code != 302 or not session:
+        raise ServiceUnavailable(
+            f"Label Studio refused the workbench's sign-in as {email} (HTTP "
+            f"{answer.status_code}): its admin password no longer matches the workbench's "
+            "admin-password file"
+        )
+    return session
 
 
 class LabelStudioClient:

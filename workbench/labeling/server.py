@@ -4,6 +4,14 @@
 home, creates an admin user and API token on the first start (kept in 0600 files,
 never printed or logged), waits for ``/health/`` with progress and records a pid file;
 a second ``start()`` reuses the running server. Telemetry and version checks are off.
+
+Its UI is served by the Jupyter server under ``settings.labelstudio_public_path`` (see
+``workbench/server/labelstudio_proxy.py``). Label Studio builds its links from
+``LABEL_STUDIO_HOST``, which must be an absolute URL; it is started with
+:data:`PLACEHOLDER_ORIGIN` + the public path, and the proxy turns that origin into the
+browser's own (so the UI works on whatever host name the browser used). The API the
+workbench itself calls stays on 127.0.0.1:port, unprefixed.
+
 An external Label Studio (``WORKBENCH_LABELSTUDIO_URL`` + ``..._TOKEN_FILE``) is used
 as it is: never started or stopped here.
 """
@@ -32,6 +40,7 @@ from workbench.errors import Conflict, InvalidInput, ServiceUnavailable
 from workbench.progress import bar
 
 ADMIN_USER = "admin@workbench.local"
+PLACEHOLDER_ORIGIN = "http://labelstudio.workbench.invalid"  # never resolves (RFC 2606)
 START_TIMEOUT_S = 180.0
 
 
@@ -44,6 +53,7 @@ class ServerStatus:
     pid: int | None = None
     version: str | None = None
     detail: str = ""
+    public_path: str | None = None  # where Jupyter serves its UI (managed servers only)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,12 +136,29 @@ class LabelStudioServer:
     def token(self) -> str:
         return read_token(self.token_file)
 
-    def _recorded_pid(self) -> int | None:
+    def admin_password(self) -> str:
+        """The managed admin's password (made on the first start; for the browser sign-in)."""
+        if not self.managed:
+            raise InvalidInput(f"the Label Studio at {self.url} is external: sign in there")
+        return read_token(self.data_dir / "admin-password")
+
+    def _record(self) -> dict[str, Any]:
         try:
             record = json.loads(self.pid_file.read_text())
-            return int(record["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def _recorded_pid(self) -> int | None:
+        try:
+            return int(self._record()["pid"])
+        except (KeyError, TypeError, ValueError):
             return None
+
+    def recorded_public_path(self) -> str | None:
+        """The URL path the running server was started for (None: not recorded)."""
+        path = self._record().get("public_path")
+        return path if isinstance(path, str) else None
 
     def status(self) -> ServerStatus:
         token_file = str(self.token_file)
@@ -144,11 +171,45 @@ class LabelStudioServer:
             pid = None
         up = pid is not None and healthy(self.url)
         detail = "running" if up else ("starting or unhealthy" if pid else "stopped")
-        return ServerStatus(up, True, self.url, token_file, pid, label_studio_version(), detail)
+        public = self.recorded_public_path() if pid else self.settings.labelstudio_public_path
+        return ServerStatus(
+            up, True, self.url, token_file, pid, label_studio_version(), detail, public
+        )
+
+    def check_serves_ui(self) -> None:
+        """Raise what keeps Jupyter from showing this server's UI: an external server, one
+        that is not running, or one started for another URL path. Cheap: no request."""
+        if not self.managed:
+            raise ServiceUnavailable(
+                f"WORKBENCH_LABELSTUDIO_URL points at an external Label Studio: open "
+                f"{self.url} itself (JupyterLab shows the managed one only)"
+            )
+        pid = self._recorded_pid()
+        if pid is None or not process_alive(pid):
+            raise ServiceUnavailable(
+                "Label Studio is not running: start it with `workbench label start` "
+                "or the Start button of the Labeling panel"
+            )
+        self.check_public_path()
+
+    def check_public_path(self) -> None:
+        """Conflict when the running server builds its links for another URL path than
+        ``settings.labelstudio_public_path`` (started by another Jupyter, or before the
+        workbench served its UI)."""
+        wanted, running = self.settings.labelstudio_public_path, self.recorded_public_path()
+        if self._recorded_pid() is not None and running != wanted:
+            raise Conflict(
+                f"Label Studio runs for the URL path {running or '(none)'}, but this Jupyter "
+                f"serves it under {wanted}: stop it (`workbench label stop`, or the panel's "
+                "Stop) and start it again from here (`workbench label start` with "
+                f"WORKBENCH_LABELSTUDIO_PUBLIC_PATH={wanted}, or the panel's Start button)"
+            )
 
     def start(self, timeout: float = START_TIMEOUT_S, progress: bool = True) -> ServerStatus:
         """Start the managed server, or return the running one (external: check it is up)."""
         current = self.status()
+        if current.pid is not None and self.managed:
+            self.check_public_path()
         if current.running:
             return current
         if not self.managed:
@@ -172,7 +233,10 @@ class LabelStudioServer:
                 argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.data_dir, start_new_session=True,
             )  # fmt: skip
-        record = {"pid": proc.pid, "port": port, "started_at": time.time()}
+        record = {
+            "pid": proc.pid, "port": port, "started_at": time.time(),
+            "public_path": self.settings.labelstudio_public_path,
+        }  # fmt: skip
         write_private(self.pid_file, json.dumps(record))
         return self._wait_healthy(proc, proc.pid, timeout, progress)
 
@@ -192,6 +256,8 @@ class LabelStudioServer:
             LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true",  # noqa: S106 - a switch, not a secret
             LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
             LABEL_STUDIO_BASE_DATA_DIR=str(self.data_dir),
+            # links and the UI's API base: the proxy swaps this origin for the browser's
+            LABEL_STUDIO_HOST=PLACEHOLDER_ORIGIN + self.settings.labelstudio_public_path,
             SECRET_KEY=key_file.read_text().strip(),  # sessions survive restarts
             LOCAL_FILES_SERVING_ENABLED="true",
             LOCAL_FILES_DOCUMENT_ROOT=str(root),

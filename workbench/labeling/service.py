@@ -14,10 +14,10 @@ from workbench.errors import InvalidInput, ServiceUnavailable
 from workbench.labeling.active import UNCERTAINTY_STRATEGIES
 from workbench.labeling.assist import Assistant, accept_predictions
 from workbench.labeling.autolabel import MIN_PER_CLASS
-from workbench.labeling.client import LabelStudioClient
+from workbench.labeling.client import LabelStudioClient, sign_in
 from workbench.labeling.export import export_project
 from workbench.labeling.projects import ImportResult, ProjectBook, ProjectRecord, Projects, Template
-from workbench.labeling.server import LabelStudioServer, ServerStatus
+from workbench.labeling.server import ADMIN_USER, LabelStudioServer, ServerStatus
 from workbench.training.data.versions import DatasetRegistry
 
 
@@ -41,6 +41,16 @@ class LabelingService:
     def stop(self) -> ServerStatus:
         self._client = None
         return self.server.stop()
+
+    def check_ui(self) -> None:
+        """Whether Jupyter can show the managed server's UI now (cheap: no request to it)."""
+        self.server.check_serves_ui()
+
+    def browser_session(self) -> str:
+        """A UI session of the managed admin for the JupyterLab proxy to send with each
+        request. A secret: it never goes to a browser, a log or a response."""
+        self.server.check_serves_ui()
+        return sign_in(self.server.url, ADMIN_USER, self.server.admin_password())
 
     def client(self) -> LabelStudioClient:
         if self._client is None:

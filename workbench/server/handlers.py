@@ -86,5 +86,8 @@ def all_routes() -> Routes:
 
 def setup_handlers(web_app: Any) -> None:
     base_url = web_app.settings["base_url"]
+    from workbench.server.labelstudio_proxy import BrowserSession, labelstudio_routes
+
     rules = [(url_path_join(base_url, API_PREFIX, path), handler) for path, handler in all_routes()]
-    web_app.add_handlers(".*$", rules)
+    web_app.settings["workbench_labelstudio_session"] = BrowserSession()
+    web_app.add_handlers(".*$", [*rules, *labelstudio_routes(base_url)])

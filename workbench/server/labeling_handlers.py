@@ -14,6 +14,7 @@ from typing import Any
 
 from tornado import web
 
+from workbench.config import get_settings, labelstudio_public_path
 from workbench.errors import InvalidInput
 from workbench.labeling.service import LabelingService
 from workbench.server.base import WorkbenchHandler
@@ -25,7 +26,10 @@ DATASET_REF = r"([A-Za-z0-9][A-Za-z0-9._-]*(?:(?:@|%40)v[0-9]+)?)"  # @ may come
 class LabelingHandler(WorkbenchHandler):
     @property
     def labeling(self) -> LabelingService:
-        return LabelingService()  # settings read fresh: cheap, and follows the environment
+        """Settings read fresh (cheap, follows the environment); Label Studio is started for
+        the URL path this Jupyter serves its UI under (labelstudio_proxy.py)."""
+        public = {"labelstudio_public_path": labelstudio_public_path(self.base_url)}
+        return LabelingService(get_settings().model_copy(update=public))
 
     def body_field(
         self, body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any
