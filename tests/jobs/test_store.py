@@ -116,6 +116,29 @@ def test_state_survives_a_new_store_on_the_same_file(store: JobStore, tmp_path: 
     assert reopened.get(job.id).state is JobState.STARTING
 
 
+def _in_another_process(db: Path, code: str) -> str:
+    script = f"from pathlib import Path\nfrom workbench.jobs.store import JobStore\n" \
+             f"store = JobStore(Path({str(db)!r}))\n{code}\nstore.close()\n"  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_a_second_store_in_one_process_keeps_its_writes_visible_to_others(
+    store: JobStore, tmp_path: Path
+) -> None:
+    """A server holds a store; a selection study opens another on the same file; a job's
+    supervisor (another process) opens, reads and closes it: what the server writes next
+    must still reach other processes (once lost with the WAL the supervisor deleted)."""
+    first = store.insert(new_job(tmp_path, "first"))
+    JobStore(store.path)  # the second store in this process
+    assert _in_another_process(store.path, f"print(store.get({first.id!r}).name)") == "first"
+    second = store.insert(new_job(tmp_path, "second"))
+    assert _in_another_process(store.path, f"print(store.get({second.id!r}).name)") == "second"
+
+
 def test_concurrent_writers_in_other_processes_never_write_an_illegal_state(
     store: JobStore, tmp_path: Path
 ) -> None:

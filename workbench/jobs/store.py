@@ -194,12 +194,21 @@ DB_MODE = 0o600
 
 
 def _owner_only(path: Path) -> None:
-    """Create ``path`` if missing; either way leave it mode 0600 (umask does not apply)."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, DB_MODE)
+    """Create ``path`` if missing; either way leave it mode 0600 (umask does not apply).
+
+    An existing store is chmod-ed by name, never opened: closing any descriptor of the file
+    drops every POSIX lock this process holds on it, SQLite's included. Another process
+    would then take itself for the store's last user and delete the WAL that this process's
+    open connections still write to: their writes vanish for everyone else ("no job with
+    id ...", "disk I/O error"). It happened whenever a second store was opened in a server
+    that already had one (a selection study's trial jobs).
+    """
     try:
-        os.fchmod(fd, DB_MODE)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, DB_MODE)
+    except FileExistsError:
+        os.chmod(path, DB_MODE)
+        return
+    os.close(fd)  # new: no connection of this process has it open yet
 
 
 class JobStore:

@@ -167,7 +167,8 @@ export interface IOperation<T = unknown> {
   finished: number | null;
   progress: { done?: number; total?: number; stage?: string };
   result: T | null;
-  error: string | null;
+  /** The server's error, as the REST errors are: message, reason, status. */
+  error: { message: string; reason?: string; status?: number } | string | null;
 }
 
 export function getOperation<T>(id: string): Promise<IOperation<T>> {
@@ -196,6 +197,7 @@ export async function listModels(): Promise<IModelInfo[]> {
 }
 
 export interface IModelVersion {
+  name?: string;
   version: string;
   run_id: string | null;
   status: string;

@@ -28,6 +28,7 @@ import { JobsModel } from './model/jobs';
 import { LabelingModel } from './model/labeling';
 import { RunsModel } from './model/runs';
 import { ServerInfo } from './model/server';
+import { StudiesModel } from './model/studies';
 import {
   createLabelStudioTab,
   createPanel,
@@ -87,6 +88,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const labeling = new LabelingModel(settings.pollInterval * 2);
     const datasets = new DatasetsModel(settings.pollInterval * 5);
     const runs = new RunsModel();
+    const studies = new StudiesModel(settings.pollInterval * 2);
     const tracker = new WidgetTracker<MainAreaWidget<PanelContent>>({
       namespace: 'workbench'
     });
@@ -121,6 +123,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return (
             <ModelsPanel
               server={server}
+              studies={studies}
               onTrain={(model, params) => void open('jobs', { model, params })}
             />
           );
@@ -156,7 +159,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const SHOWS: Record<PanelKind, IShowable[]> = {
       labeling: [labeling, datasets],
       datasets: [datasets],
-      models: [],
+      models: [studies],
       jobs: [jobs, datasets],
       experiments: []
     };
@@ -302,6 +305,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           jobs.interval = settings.pollInterval;
           labeling.interval = settings.pollInterval * 2;
           datasets.interval = settings.pollInterval * 5;
+          studies.interval = settings.pollInterval * 2;
           tracker.forEach(w => w.content.update());
         };
         apply();

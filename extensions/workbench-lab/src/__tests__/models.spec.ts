@@ -191,7 +191,7 @@ describe('followOperation', () => {
     await expect(
       followOperation(
         Promise.resolve({ id: 'op1-1', kind: 'labeling.export', state: 'failed', started: 0,
-          finished: 1, progress: {}, result: null, error: 'dataset: no labels' }), // prettier-ignore
+          finished: 1, progress: {}, result: null, error: { message: 'dataset: no labels' } }), // prettier-ignore
         () => undefined,
         1
       )

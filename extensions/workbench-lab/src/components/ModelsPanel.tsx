@@ -3,7 +3,16 @@ import * as React from 'react';
 import { IModelInfo, listRegistered } from '../api';
 import { formSchema, inlineRefs, Schema } from '../model/schemaform';
 import { ServerInfo } from '../model/server';
-import { Button, ErrorBanner, Section, timeAgo, usePromise } from './common';
+import { StudiesModel } from '../model/studies';
+import { SelectionView } from './SelectionView';
+import {
+  Button,
+  ErrorBanner,
+  Section,
+  timeAgo,
+  usePromise,
+  useSignal
+} from './common';
 import { SchemaForm } from './SchemaForm';
 
 const FRAMEWORKS: Record<string, string> = { torch: 'PyTorch', keras: 'Keras' };
@@ -58,10 +67,18 @@ function ModelCard(props: {
 /** The model zoo by framework (hyper-parameter forms from each schema) and the registry. */
 export function ModelsPanel(props: {
   server: ServerInfo;
+  studies: StudiesModel;
   onTrain: (model: string, params: Record<string, unknown>) => void;
 }): JSX.Element {
   const [models, error] = usePromise(() => props.server.models, [props.server]);
-  const [registry, registryError] = usePromise(() => listRegistered(), []);
+  const [schemas] = usePromise(() => props.server.schemas, [props.server]);
+  useSignal(props.studies.changed);
+  const studying = props.studies.running !== null;
+  // A study that ends, or a best registered here, changes the registry: ask again then.
+  const [registry, registryError] = usePromise(
+    () => listRegistered(),
+    [studying, props.studies.registrations]
+  );
   const frameworks = [...new Set((models ?? []).map(m => m.framework))];
   return (
     <div className="wb-panel wb-models-panel">
@@ -112,6 +129,8 @@ export function ModelsPanel(props: {
           </ul>
         </Section>
       </div>
+      <h2 className="wb-panel-heading">Model selection</h2>
+      <SelectionView model={props.studies} schemas={schemas} />
     </div>
   );
 }

@@ -2,7 +2,12 @@ import * as React from 'react';
 
 import { ISchemas, ITrial, SelectRequest } from '../api';
 import { describeProgress } from '../model/operations';
-import { formSchema, inlineRefs, Schema } from '../model/schemaform';
+import {
+  formSchema,
+  inlineRefs,
+  Schema,
+  withoutProperties
+} from '../model/schemaform';
 import { StudiesModel } from '../model/studies';
 import {
   Badge,
@@ -17,7 +22,9 @@ import { MetricChart } from './MetricChart';
 import { ParallelChart } from './ParallelChart';
 import { FormValue, SchemaForm } from './SchemaForm';
 
-type FieldProps = Parameters<typeof import('@jupyterlab/ui-components').FormComponent>[0] extends infer P
+type FieldProps = Parameters<
+  typeof import('@jupyterlab/ui-components').FormComponent
+>[0] extends infer P
   ? P extends { fields?: infer F }
     ? F extends Record<string, infer C>
       ? C extends React.ComponentType<infer Q>
@@ -57,7 +64,9 @@ function JsonField(props: FieldProps): JSX.Element {
           onChange={e => {
             setText(e.target.value);
             try {
-              props.onChange(JSON.parse(e.target.value) as FieldProps['formData']);
+              props.onChange(
+                JSON.parse(e.target.value) as FieldProps['formData']
+              );
               setError(null);
             } catch {
               setError('not valid JSON yet');
@@ -72,7 +81,6 @@ function JsonField(props: FieldProps): JSX.Element {
 
 const UI_SCHEMA = {
   'ui:order': ['spec', '*'],
-  working_dir: { 'ui:widget': 'hidden' },
   spec: {
     'ui:order': [
       'name',
@@ -121,7 +129,11 @@ export function SelectionView(props: {
   const [registerAs, setRegisterAs] = React.useState('');
   const schema = React.useMemo(() => {
     const root = props.schemas?.select_request;
-    return root ? (formSchema(inlineRefs(root, root)) as Schema) : null;
+    return root
+      ? withoutProperties(formSchema(inlineRefs(root, root)) as Schema, [
+          'working_dir'
+        ])
+      : null;
   }, [props.schemas]);
   const study = model.open;
   const running = model.running;
@@ -205,9 +217,7 @@ export function SelectionView(props: {
                 Register best
               </Button>
               {registered && (
-                <span className="wb-outcome">
-                  Registered as version {registered}
-                </span>
+                <span className="wb-outcome">Registered {registered}</span>
               )}
             </div>
             <div className="wb-charts">

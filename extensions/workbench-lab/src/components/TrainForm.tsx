@@ -45,7 +45,6 @@ type FormData = {
 
 const UI_SCHEMA: UiSchema = {
   'ui:order': ['spec', 'ranks', 'backend', '*'],
-  working_dir: { 'ui:widget': 'hidden' },
   spec: {
     'ui:order': ['name', 'experiment', 'model', 'data', 'train', 'swap', '*'],
     parent_run_id: { 'ui:widget': 'hidden' }

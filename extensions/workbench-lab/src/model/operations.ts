@@ -26,7 +26,11 @@ export async function followOperation<T>(
       return op.result as T;
     }
     if (op.state === 'failed') {
-      throw new Error(op.error ?? `${op.kind} failed`);
+      const error = op.error;
+      throw new Error(
+        (typeof error === 'string' ? error : error?.message) ??
+          `${op.kind} failed`
+      );
     }
     await sleep(intervalMs);
     op = await getOperation<T>(op.id);

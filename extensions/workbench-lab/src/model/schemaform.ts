@@ -124,3 +124,18 @@ export function keepDefined(values: unknown, schema: Schema): Schema {
   }
   return Object.fromEntries(Object.entries(values).filter(([k]) => k in props));
 }
+
+/** A copy of an object schema without the named properties (fields the form does not ask). */
+export function withoutProperties(schema: Schema, names: string[]): Schema {
+  const props = isObject(schema.properties) ? schema.properties : {};
+  const required = Array.isArray(schema.required) ? schema.required : undefined;
+  return {
+    ...schema,
+    properties: Object.fromEntries(
+      Object.entries(props).filter(([k]) => !names.includes(k))
+    ),
+    ...(required
+      ? { required: required.filter(r => !names.includes(String(r))) }
+      : {})
+  };
+}

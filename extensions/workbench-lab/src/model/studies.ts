@@ -29,6 +29,11 @@ export class StudiesModel extends PolledModel {
     return this._running;
   }
 
+  /** How many models were registered from this page (views of the registry reload). */
+  get registrations(): number {
+    return this._registrations;
+  }
+
   get actionError(): string | null {
     return this._actionError;
   }
@@ -67,7 +72,9 @@ export class StudiesModel extends PolledModel {
     this._actionError = null;
     try {
       const out = await registerBest(this._openName, name);
-      return `${out.model_version.version}`;
+      this._registrations += 1;
+      this.emit();
+      return `${out.model_version.name} v${out.model_version.version}`;
     } catch (error) {
       this._actionError = errorMessage(error);
       this.emit();
@@ -78,7 +85,17 @@ export class StudiesModel extends PolledModel {
   protected async load(): Promise<void> {
     this._studies = await listStudies();
     if (this._openName) {
-      this._open = await getStudy(this._openName);
+      try {
+        this._open = await getStudy(this._openName);
+      } catch (error) {
+        // Just started: the study exists once its first trial is asked for.
+        if (
+          (error as { status?: number }).status !== 404 ||
+          this._running === null
+        ) {
+          throw error;
+        }
+      }
     }
   }
 
@@ -91,4 +108,5 @@ export class StudiesModel extends PolledModel {
   private _openName: string | null = null;
   private _running: { name: string; progress: IProgress | null } | null = null;
   private _actionError: string | null = null;
+  private _registrations = 0;
 }

@@ -4,6 +4,7 @@ import {
   inlineRefs,
   propertyAt,
   Schema,
+  withoutProperties,
   withProperty
 } from './schemaform';
 
@@ -16,7 +17,10 @@ export function trainSchema(
   modelName: string | undefined
 ): Schema {
   const root = schemas.train_request;
-  let schema = formSchema(inlineRefs(root, root)) as Schema;
+  // working_dir: the server's root, its default (the form does not ask for it)
+  let schema = withoutProperties(formSchema(inlineRefs(root, root)) as Schema, [
+    'working_dir'
+  ]);
   delete schema.title;
   const names = models.map(m => m.name);
   schema = withProperty(schema, ['spec', 'model', 'name'], current => ({
