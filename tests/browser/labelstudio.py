@@ -43,8 +43,14 @@ def label_task(target: Page | Frame, choice: str, timeout: float = 90_000) -> di
     submit.wait_for(timeout=timeout)  # the labeling UI is up
     target.wait_for_function(IMAGE_LOADED, timeout=timeout)  # with the task's image
     box = choice_box(target, choice)
-    box.click()
-    expect(box.locator("input")).to_be_checked()
+    for attempt in range(3):  # a task with predictions re-renders as they load: click again
+        box.click()
+        try:
+            expect(box.locator("input")).to_be_checked(timeout=3_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     saved = re.compile(r"/api/tasks/[0-9]+/annotations")
     with page.expect_response(
         lambda r: r.request.method == "POST" and saved.search(r.url) is not None,

@@ -1,4 +1,5 @@
 import {
+  changedOnly,
   formSchema,
   inlineRefs,
   keepDefined,
@@ -91,6 +92,22 @@ describe('schema preparation for @rjsf', () => {
     expect(keepDefined({ a: 1, b: 2 }, { properties: { a: {} } })).toEqual({
       a: 1
     });
+  });
+
+  it('keeps only what differs from the defaults', () => {
+    const params = {
+      properties: {
+        in_features: { default: 64 },
+        hidden: { default: [128, 64] },
+        p: {}
+      }
+    };
+    expect(
+      changedOnly({ in_features: 64, hidden: [128, 64], p: 0.1 }, params)
+    ).toEqual({
+      p: 0.1
+    });
+    expect(changedOnly({ hidden: [32] }, params)).toEqual({ hidden: [32] });
   });
 });
 

@@ -21,6 +21,17 @@ function charted(key: string): boolean {
   );
 }
 
+const FIRST = ['test_accuracy', 'train_loss', 'test_loss'];
+
+/** Charted keys, the usual headline metrics first. */
+function chartOrder(keys: string[]): string[] {
+  const rank = (k: string) =>
+    FIRST.includes(k) ? FIRST.indexOf(k) : FIRST.length;
+  return keys
+    .filter(charted)
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
 /** Histories of `keys` for each run: one chart per key, one line per run. */
 function useHistories(
   runs: { id: string; label: string }[],
@@ -79,7 +90,7 @@ export function RunDetail(props: {
         .sort(),
     [run]
   );
-  const chartKeys = React.useMemo(() => keys.filter(charted), [keys]);
+  const chartKeys = React.useMemo(() => chartOrder(keys), [keys]);
   const [charts, chartError] = useHistories(
     run ? [{ id: run.run_id, label: run.run_name ?? run.run_id }] : [],
     chartKeys
@@ -191,7 +202,7 @@ export function CompareRuns(props: { runIds: string[] }): JSX.Element {
   const keys = Object.keys(cmp?.metrics ?? {}).filter(
     k => !k.startsWith('system/')
   );
-  const chartKeys = keys.filter(charted);
+  const chartKeys = chartOrder(keys);
   const [charts, chartError] = useHistories(runs, chartKeys);
   if (error) {
     return <ErrorBanner message={error} prefix="Compare: " />;

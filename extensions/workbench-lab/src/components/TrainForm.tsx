@@ -10,7 +10,7 @@ import {
   TrainRequest
 } from '../api';
 import { errorMessage } from '../model/operations';
-import { keepDefined, propertyAt } from '../model/schemaform';
+import { changedOnly, keepDefined, propertyAt } from '../model/schemaform';
 import { trainSchema } from '../model/trainschema';
 import { Button, ErrorBanner } from './common';
 import { FormValue, SchemaForm } from './SchemaForm';
@@ -102,8 +102,21 @@ export function TrainForm(props: ITrainFormProps): JSX.Element {
     setBusy(true);
     setError(null);
     try {
-      // The schema validated it in the browser; the server validates it again.
-      const job = await props.onSubmit(body as unknown as TrainRequest);
+      // The schema validated it in the browser; the server validates it again. Only the
+      // hyper-parameters changed from the model's defaults go: the rest is the server's.
+      const params = propertyAt(schema, ['spec', 'model', 'params']);
+      const model = body.spec.model;
+      const spec =
+        model && params
+          ? {
+              ...body.spec,
+              model: { ...model, params: changedOnly(model.params, params) }
+            }
+          : body.spec;
+      const job = await props.onSubmit({
+        ...body,
+        spec
+      } as unknown as TrainRequest);
       setSubmitted(job);
     } catch (e) {
       setError(errorMessage(e));

@@ -139,3 +139,25 @@ export function withoutProperties(schema: Schema, names: string[]): Schema {
       : {})
   };
 }
+
+/**
+ * The values that differ from the schema's defaults. Sent instead of everything the form
+ * shows, so that what the user left alone stays the server's to decide (a model's input
+ * size, say, is read from the data unless given).
+ */
+export function changedOnly(values: unknown, schema: Schema): Schema {
+  const props = isObject(schema.properties) ? schema.properties : {};
+  if (!isObject(values)) {
+    return {};
+  }
+  return Object.fromEntries(
+    Object.entries(values).filter(([key, value]) => {
+      const field = props[key];
+      return !(
+        isObject(field) &&
+        'default' in field &&
+        JSON.stringify(field.default) === JSON.stringify(value)
+      );
+    })
+  );
+}
