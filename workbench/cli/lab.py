@@ -1,4 +1,4 @@
-"""``workbench lab``: JupyterLab with the Workbench sidebar and the embedded stores."""
+"""``workbench lab``: JupyterLab with the Workbench panels and the embedded stores."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def lab(
         bool, typer.Option("--no-browser", help="Do not open a browser.")
     ] = False,
 ) -> None:
-    """Start JupyterLab with the Workbench sidebar; extra arguments go to JupyterLab."""
+    """Start JupyterLab with the Workbench panels; extra arguments go to JupyterLab."""
     settings = get_settings()
     settings.ensure_home()
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)

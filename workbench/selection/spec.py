@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import InvalidInput, NotFound
 from workbench.training.models import get_model_entry
-from workbench.training.spec import parse_spec
+from workbench.training.spec import NAME_PATTERN, parse_spec
 from workbench.validation import invalid_input, read_mapping_file
 
 # {"int": [lo, hi], "log": bool} | {"float": [lo, hi], "log": bool} | {"categorical": [...]}
@@ -37,7 +37,7 @@ class SelectionSpec(BaseModel):
     name: str = Field(
         min_length=1,
         max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        pattern=NAME_PATTERN,
         title="Study name",
         description="The Optuna study (re-running a name resumes it) and its parent MLflow run.",
     )

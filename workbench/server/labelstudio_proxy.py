@@ -93,7 +93,7 @@ def cookie_under(header: str, path: str) -> str:
     return re.sub(r"(?i)(;\s*path=)/(?=\s*;|\s*$)", rf"\g<1>{path}/", header)
 
 
-class LabelStudioProxyHandler(ProxyHandler):
+class LabelStudioProxyHandler(ProxyHandler):  # type: ignore[misc]  # untyped package
     """``<base_url>/workbench/labelstudio/<path>`` -> ``http://127.0.0.1:<port>/<path>``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -175,13 +175,16 @@ class TrainSpec(_Model):
     )
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # run and study names (MLflow, files)
+
+
 class TrainingSpec(_Model):
     """One training run: a model of the zoo, its data, and how to train it."""
 
     name: str = Field(
         min_length=1,
         max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        pattern=NAME_PATTERN,
         title="Run name",
         description="The MLflow run's name (letters, digits, '.', '_', '-').",
     )

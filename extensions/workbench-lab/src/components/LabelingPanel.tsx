@@ -102,6 +102,31 @@ function ServerBar(props: { model: LabelingModel }): JSX.Element {
   );
 }
 
+/** A labeled text input of the forms here (children go under the input). */
+function TextField(props: {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  placeholder: string;
+  wide?: boolean;
+  children?: React.ReactNode;
+}): JSX.Element {
+  return (
+    <label className={props.wide ? 'wb-field wb-field-wide' : 'wb-field'}>
+      <span>{props.label}</span>
+      <input
+        className="jp-mod-styled"
+        name={props.name}
+        value={props.value}
+        onChange={e => props.onChange(e.target.value)}
+        placeholder={props.placeholder}
+      />
+      {props.children}
+    </label>
+  );
+}
+
 function CreateProject(props: ILabelingPanelProps): JSX.Element {
   const { model, datasets } = props;
   const [title, setTitle] = React.useState('');
@@ -128,16 +153,13 @@ function CreateProject(props: ILabelingPanelProps): JSX.Element {
   };
   return (
     <form className="wb-create-project" onSubmit={submit}>
-      <label className="wb-field">
-        <span>Title</span>
-        <input
-          className="jp-mod-styled"
-          name="title"
-          value={title}
-          onChange={e => setTitle(e.target.value)}
-          placeholder="digits"
-        />
-      </label>
+      <TextField
+        label="Title"
+        name="title"
+        value={title}
+        onChange={setTitle}
+        placeholder="digits"
+      />
       <label className="wb-field">
         <span>From</span>
         <select
@@ -153,15 +175,14 @@ function CreateProject(props: ILabelingPanelProps): JSX.Element {
         </select>
       </label>
       {source === 'folder' ? (
-        <label className="wb-field wb-field-wide">
-          <span>Image folder</span>
-          <input
-            className="jp-mod-styled"
-            name="images"
-            value={folder}
-            onChange={e => setFolder(e.target.value)}
-            placeholder="a folder under the Jupyter root, e.g. data/digits"
-          />
+        <TextField
+          wide
+          label="Image folder"
+          name="images"
+          value={folder}
+          onChange={setFolder}
+          placeholder="a folder under the Jupyter root, e.g. data/digits"
+        >
           <Button
             onClick={() => {
               const picked = props.pickFolder();
@@ -174,7 +195,7 @@ function CreateProject(props: ILabelingPanelProps): JSX.Element {
           >
             Use file browser selection
           </Button>
-        </label>
+        </TextField>
       ) : (
         <label className="wb-field">
           <span>Dataset version</span>
@@ -191,16 +212,14 @@ function CreateProject(props: ILabelingPanelProps): JSX.Element {
           </select>
         </label>
       )}
-      <label className="wb-field wb-field-wide">
-        <span>Classes</span>
-        <input
-          className="jp-mod-styled"
-          name="classes"
-          value={classes}
-          onChange={e => setClasses(e.target.value)}
-          placeholder="comma-separated; empty: the subfolder names"
-        />
-      </label>
+      <TextField
+        wide
+        label="Classes"
+        name="classes"
+        value={classes}
+        onChange={setClasses}
+        placeholder="comma-separated; empty: the subfolder names"
+      />
       <Button
         accent
         type="submit"

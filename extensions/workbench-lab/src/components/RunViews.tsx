@@ -54,6 +54,27 @@ function useHistories(
   }, [ids, keys.join(',')]);
 }
 
+/** One chart per metric key (those whose histories have arrived). */
+function Charts(props: {
+  keys: string[];
+  charts: Record<string, ISeries[]> | undefined;
+  error: unknown;
+}): JSX.Element {
+  const { charts } = props;
+  return (
+    <>
+      <ErrorBanner message={props.error} prefix="Charts: " />
+      <div className="wb-charts">
+        {charts &&
+          props.keys.map(
+            k =>
+              charts[k] && <MetricChart key={k} metric={k} series={charts[k]} />
+          )}
+      </div>
+    </>
+  );
+}
+
 function KeyValues(props: {
   values: Record<string, string | number>;
 }): JSX.Element {
@@ -150,14 +171,7 @@ export function RunDetail(props: {
           )}
         </Section>
       </div>
-      <ErrorBanner message={chartError} prefix="Charts: " />
-      <div className="wb-charts">
-        {charts &&
-          chartKeys.map(
-            k =>
-              charts[k] && <MetricChart key={k} metric={k} series={charts[k]} />
-          )}
-      </div>
+      <Charts keys={chartKeys} charts={charts} error={chartError} />
       {images.length > 0 && (
         <Section title="Artifacts">
           <div className="wb-artifacts">
@@ -214,14 +228,7 @@ export function CompareRuns(props: { runIds: string[] }): JSX.Element {
     new Set(values.map(v => String(v))).size > 1;
   return (
     <div className="wb-compare">
-      <ErrorBanner message={chartError} prefix="Charts: " />
-      <div className="wb-charts">
-        {charts &&
-          chartKeys.map(
-            k =>
-              charts[k] && <MetricChart key={k} metric={k} series={charts[k]} />
-          )}
-      </div>
+      <Charts keys={chartKeys} charts={charts} error={chartError} />
       <Section title="Params">
         <table className="wb-compare-table">
           <thead>
