@@ -135,3 +135,10 @@ def test_compare_two_runs_overlays_charts_and_diffs_params(store, page):
     differing = panel.locator(".wb-compare-table tr.wb-differs th").all_inner_texts()
     assert "lr" in differing and "model" not in differing
     shot(page, "experiments-compare")
+
+    # Columns the user picks: a param not shown by default.
+    panel.locator("button", has_text="Columns").click()
+    panel.locator(".wb-column-picker label", has_text="param lr").locator("input").check()
+    panel.locator('th[data-field="params.lr"]').wait_for()
+    cells = panel.locator("tr.wb-run td:last-child").all_inner_texts()
+    assert sorted(cells) == ["0.05", "0.1"]

@@ -93,6 +93,18 @@ def test_label_autolabel_export_train_and_compare(
     card.locator(".wb-project-head", has_text="19 / 30 labeled").wait_for(timeout=60_000)
     card.locator("button", has_text="Accept predictions").click()
     card.locator(".wb-outcome", has_text="Accepted").wait_for(timeout=120_000)
+    # label issues: the suspects the server ranks, each with its thumbnail
+    card.locator("button.wb-issues").click()
+    card.locator(".wb-issues-table, .wb-outcome:has-text('No likely label errors')").first.wait_for(
+        timeout=120_000
+    )
+    expected = labeling.label_errors("flow digits", 50, False)["suspects"]
+    suspects = card.locator(".wb-issues-table tr.wb-suspect")
+    assert suspects.count() == len(expected)
+    for i in range(suspects.count()):
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                               arg=suspects.nth(i).locator("img").element_handle())  # fmt: skip
+    shot(page, "labeling-issues")
     card.locator("input.wb-export-name").fill("flow-digits")
     card.locator("button.wb-export").click()
     ref = card.locator(".wb-outcome .wb-version-ref")

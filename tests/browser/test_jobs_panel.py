@@ -29,6 +29,12 @@ def test_train_form_validates_then_trains_to_a_tracked_run(page, lab_server: Lab
     assert model.locator("option:checked").inner_text() == "mlp (torch)"
     assert form.locator("#root_ranks").input_value() == "2"
     assert form.locator("#root_spec_train_epochs").input_value() == "10"  # the server's default
+    # Tensor swapping is off (the server's default) until turned on, with its budget.
+    swap = form.locator("#root_spec_swap__oneof_select")
+    assert swap.locator("option:checked").inner_text() == "Off"
+    swap.select_option(label="On (tensor swapping)")
+    form.locator("#root_spec_swap_budget_bytes").wait_for()
+    swap.select_option(label="Off")
     shot(page, "jobs-form")
 
     # Refused in the browser, from the schema, before any request.
@@ -118,6 +124,21 @@ def test_cancel_and_polling_only_while_shown(page, lab_server: LabServer):
     )
     assert api(lab_server, f"jobs/{job['id']}")["state"] == "cancelled"
     assert panel.locator("button.wb-cancel").count() == 0
+
+    # Retry: a new attempt of the same job, selected; it is stopped again over REST.
+    with page.expect_response(re.compile(r"/retry(\?|$)")) as answer:
+        panel.locator("button.wb-retry").click()
+    assert answer.value.status == 201
+    retried = answer.value.json()
+    assert retried["retry_of"] == job["id"] and retried["name"] == "sleepy"
+    panel.locator(f'.wb-job.wb-selected[data-job-id="{retried["id"]}"]').wait_for(timeout=30_000)
+    api(lab_server, f"jobs/{retried['id']}/cancel", {})
+    # a job retried from this page is watched (to notify its end) until seen ending
+    page.wait_for_function(
+        "el => el.dataset.state === 'cancelled'",
+        arg=panel.locator(f'.wb-job[data-job-id="{retried["id"]}"]').element_handle(),
+        timeout=60_000,
+    )
 
     # Close the panel and hide the sidebar: no view shows jobs, so nothing polls.
     page.locator(".lm-TabBar-tab", has_text="Jobs").locator(".lm-TabBar-tabCloseIcon").click()

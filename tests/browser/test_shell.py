@@ -22,6 +22,12 @@ def test_sidebar_overview_opens_every_panel_and_reload_restores_them(page):
     sidebar.locator('[data-section="labeling"] .wb-badge').wait_for(timeout=30_000)
     shot(page, "sidebar")
 
+    labeling = open_panel(page, "labeling")  # no Label Studio runs here: it says so
+    labeling.locator('.wb-ls-status[data-running="false"] button.wb-ls-start').wait_for(
+        timeout=30_000
+    )
+    assert "not running" in labeling.inner_text()
+    shot(page, "labeling-stopped")
     for kind in ("jobs", "experiments"):
         open_panel(page, kind)
     tabs = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tabLabel").all_inner_texts()
