@@ -15,7 +15,7 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import * as React from 'react';
 
-import { getConfig, getVersion, IJob } from './api';
+import { getVersion, IJob } from './api';
 import { DatasetsPanel } from './components/DatasetsPanel';
 import { ExperimentsPanel } from './components/ExperimentsPanel';
 import { JobsPanel } from './components/JobsPanel';
@@ -317,7 +317,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
         );
       }
     }
-    void getConfig().catch(() => server.reset());
   }
 };
 

@@ -301,13 +301,7 @@ function ProjectCard(
         <Button
           className="wb-autolabel"
           disabled={busy}
-          onClick={() =>
-            act(
-              'predict',
-              { auto: true, strategy: 'least-confidence' },
-              'Auto-label'
-            )
-          }
+          onClick={() => act('predict', { auto: true }, 'Auto-label')}
           title="Train a small model on the labels so far and pre-label the rest"
         >
           Auto-label

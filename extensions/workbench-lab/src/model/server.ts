@@ -9,27 +9,31 @@ import {
 
 /**
  * What the server offers, loaded once per page: config (backends, limits, MLflow UI),
- * the specs' schemas and the model zoo. The UI holds no policy of its own.
+ * the specs' schemas and the model zoo. The UI holds no policy of its own. A load that
+ * failed is forgotten, so the next view asks again.
  */
 export class ServerInfo {
   get config(): Promise<IServerConfig> {
-    return (this._config ??= getConfig());
+    return this._once('config', getConfig);
   }
 
   get schemas(): Promise<ISchemas> {
-    return (this._schemas ??= getSchemas());
+    return this._once('schemas', getSchemas);
   }
 
   get models(): Promise<IModelInfo[]> {
-    return (this._models ??= listModels());
+    return this._once('models', listModels);
   }
 
-  /** Forget a failed load so the next view asks again. */
-  reset(): void {
-    this._config = this._schemas = this._models = null;
+  private _once<T>(key: string, load: () => Promise<T>): Promise<T> {
+    let found = this._loads.get(key) as Promise<T> | undefined;
+    if (!found) {
+      found = load();
+      found.catch(() => this._loads.delete(key));
+      this._loads.set(key, found);
+    }
+    return found;
   }
 
-  private _config: Promise<IServerConfig> | null = null;
-  private _schemas: Promise<ISchemas> | null = null;
-  private _models: Promise<IModelInfo[]> | null = null;
+  private _loads = new Map<string, Promise<unknown>>();
 }
