@@ -156,14 +156,16 @@ def report_size(nbytes: int, times: dict[str, list[float]]) -> dict[str, tuple[f
 
 def fusion_benchmark(engines: dict[str, Engine], iters: int) -> dict[str, float]:
     """200 x 4 KiB: separate sync calls vs one grouped call vs 200 async (auto-fused)."""
-    from workbench.engine.background import allreduce_async
+    from workbench.engine.background import AsyncExecutor
+    from workbench.engine.requests import Kind, Request
 
     ring, shm = engines["ring"], engines["shm"]
     tensors = [np.full(1024, RANK, dtype=np.float32) for _ in range(200)]
     named = list(zip(tensors, [f"t{i}" for i in range(200)], strict=True))
+    executor = AsyncExecutor(ring)
 
     def async_all() -> list[object]:
-        handles = [allreduce_async(ring, t, name=n) for t, n in named]
+        handles = [executor.submit(Request(Kind.ALLREDUCE, n, [t])) for t, n in named]
         return [h.wait() for h in handles]
 
     cases: dict[str, Callable[[], object]] = {
@@ -174,6 +176,7 @@ def fusion_benchmark(engines: dict[str, Engine], iters: int) -> dict[str, float]
         "async_200x4K": async_all,
     }
     times = measure(cases, iters, rounds=max(1, iters // 4))
+    executor.stop()
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, median in medians.items():
         emit({"size": 200 * 4096, "impl": name, "ranks": SIZE, "time_us": round(median * 1e6, 1)})

@@ -16,9 +16,11 @@ import numpy as np
 
 from tests.engine.case_report import emit, run_case
 from workbench.engine import CollectiveMismatchError, Engine
-from workbench.engine.background import allreduce_async
+from workbench.engine.background import AsyncExecutor
 from workbench.engine.bfloat16 import from_bfloat16, to_bfloat16
 from workbench.engine.comm import VIRTUAL_NODES_ENV, MPICommunicator
+from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.requests import AllreduceOptions, Kind, Request
 from workbench.engine.ring import ring_allreduce_bytes
 
 TYPES = ("float16", "bfloat16", "float32", "float64", "int32", "int64")
@@ -65,6 +67,9 @@ def matches(got: np.ndarray, want: np.ndarray, etype: str) -> tuple[bool, str]:
     return ok, "" if ok else f"max err {np.abs(values - want).max() if want.size else 0}"
 
 
+AVERAGE = AllreduceOptions(ReduceOp.AVERAGE)
+
+
 def lengths(size: int) -> list[int]:
     return sorted({0, 1, size - 1, size, 7, 13, 1021, 65537, 100003})
 
@@ -77,7 +82,10 @@ def allreduce_cases(engine: Engine, label: str, types: tuple[str, ...] = TYPES) 
                 inputs = [rank_input(r, n, etype) for r in range(size)]
 
                 def body(inputs: list[np.ndarray] = inputs, op: str = op, e: str = etype) -> Any:
-                    got = engine.allreduce(inputs[rank], op=op, bfloat16_bits=e == "bfloat16")
+                    got = engine.allreduce(
+                        inputs[rank],
+                        AllreduceOptions(ReduceOp.parse(op), bfloat16_bits=e == "bfloat16"),
+                    )
                     return matches(got, reference(inputs, op, e), e)
 
                 run_case(f"{label}/allreduce/{etype}/{op}/{n}", body)
@@ -109,7 +117,9 @@ def layout_cases(engine: Engine) -> None:
         return result is buf or np.shares_memory(result, buf), matches(buf, total, "float64")[1]
 
     def scaled() -> tuple[bool, Any]:
-        got = engine.allreduce(grids[rank], prescale_factor=0.5, postscale_factor=3.0)
+        got = engine.allreduce(
+            grids[rank], AllreduceOptions(prescale_factor=0.5, postscale_factor=3.0)
+        )
         return matches(got, total * 1.5, "float64")
 
     run_case("layout/in_place", in_place)
@@ -122,7 +132,8 @@ def byte_cases(engine: Engine) -> None:
 
         def body(data: np.ndarray = data) -> tuple[bool, Any]:
             engine.allreduce(data)
-            want = ring_allreduce_bytes(data.nbytes, engine.size)
+            carried = data.nbytes <= engine.carry_bytes  # rode in the call check: no ring
+            want = 0 if carried else ring_allreduce_bytes(data.nbytes, engine.size)
             got = engine.last_bytes_sent
             return abs(got - want) <= 2 * engine.size * data.itemsize, f"{got} vs {want}"
 
@@ -211,16 +222,19 @@ def mismatch_cases(engine: Engine) -> None:
 
 def async_cases(engine: Engine) -> None:
     size = engine.size
-    handles = [
-        allreduce_async(engine, np.full(1000, i, dtype=np.float32), name=f"a{i}") for i in range(50)
-    ]
+    executor = AsyncExecutor(engine)
+
+    def allreduce_async(array: np.ndarray, name: str) -> Any:
+        return executor.submit(Request(Kind.ALLREDUCE, name, [array]))
+
+    handles = [allreduce_async(np.full(1000, i, dtype=np.float32), f"a{i}") for i in range(50)]
     results = [h.wait(120) for h in handles]
     ok = all(np.all(r == i * size) for i, r in enumerate(results)) and all(
         h.poll() for h in handles
     )
     run_case("async/fused_results", lambda: (ok, ""))
     names = ["x", "y"] if engine.rank == 0 else ["y", "x"]
-    swapped = [allreduce_async(engine, np.ones(4), name=n) for n in names]
+    swapped = [allreduce_async(np.ones(4), n) for n in names]
 
     def swapped_order() -> tuple[bool, Any]:
         raised = 0
@@ -232,7 +246,9 @@ def async_cases(engine: Engine) -> None:
         return raised == 2, f"{raised} of 2 handles raised"
 
     run_case("async/mismatched_order", swapped_order)
+    executor.drain()
     run_case("async/then_sync", lambda: (float(engine.allreduce(np.ones(2))[1]) == size, ""))
+    executor.stop()
 
 
 def topology_cases(size: int) -> None:
@@ -258,7 +274,7 @@ def shared_memory_cases(engine: Engine) -> None:
         def body(array: np.ndarray = array, n: int = n) -> tuple[bool, Any]:
             for repeat in range(3):  # the same block again and again
                 array[...] = np.arange(n) + rank + repeat
-                engine.allreduce(array, out=array, op="average")
+                engine.allreduce(array, AVERAGE, out=array)
                 want = np.arange(n) + (size - 1) / 2 + repeat
                 if not np.allclose(array, want) or engine.last_bytes_sent:
                     return False, f"repeat {repeat}: {array[:4]} sent {engine.last_bytes_sent}"
@@ -297,5 +313,9 @@ def main() -> None:
     topology_cases(engine.size)
     small = Engine(MPICommunicator(), topology="flat", small_allreduce_bytes=1 << 20)
     allreduce_cases(small, "small", types=("float32", "int64", "float16"))
+    ring_only = Engine(MPICommunicator(), topology="flat", carry_bytes=0)  # tiny rings too
+    allreduce_cases(ring_only, "ring_only", types=("float32", "bfloat16"))
+    unchecked = Engine(MPICommunicator(), topology="flat", check_calls=False)
+    allreduce_cases(unchecked, "unchecked", types=("float32",))
     public_api_cases()
     emit("done", True)

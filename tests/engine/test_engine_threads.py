@@ -7,10 +7,15 @@ import time
 import numpy as np
 import pytest
 
-from workbench.engine.background import AsyncExecutor, allreduce_async, submit_call
 from workbench.engine.engine import Engine
 from workbench.engine.errors import CollectiveMismatchError, StallError
+from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.requests import AllreduceOptions
 from workbench.engine.thread_comm import ThreadCommunicator, run_ranks
+
+from .async_queue import Queue
+
+AVERAGE = AllreduceOptions(ReduceOp.AVERAGE)
 
 
 def on_ranks(size, body, **engine_options):
@@ -22,7 +27,7 @@ def test_gather_broadcast_scatter_alltoall():
         gathered = e.allgather(np.full((e.rank, 2), e.rank))
         pieces = e.allgatherv(np.arange(e.rank))
         broadcast = e.broadcast(np.arange(5) * (e.rank + 1), root=2)
-        scattered = e.reducescatter(np.arange(8).reshape(4, 2) + e.rank, op="average")
+        scattered = e.reducescatter(np.arange(8).reshape(4, 2) + e.rank, AVERAGE)
         received, splits = e.alltoall(np.arange(3) + 10 * e.rank)
         e.barrier()
         return gathered, pieces, broadcast, scattered, received, splits
@@ -48,11 +53,12 @@ def test_bytes_sent_is_reported_per_collective():
 
 def test_async_allreduces_are_fused_and_resolve_in_order():
     def body(e):
-        executor = AsyncExecutor(e, cycle_time=0.05)
-        handles = [allreduce_async(e, np.full(10, i, np.float32), name=f"g{i}") for i in range(40)]
+        q = Queue(e, cycle_time=0.05)
+        handles = [q.allreduce(np.full(10, i, np.float32), name=f"g{i}") for i in range(40)]
         results = [h.wait(30) for h in handles]
+        q.executor.drain()
         later = e.allreduce(np.ones(1))  # a sync call after async ones, same order everywhere
-        executor.stop()
+        q.stop()
         return results, [h.bytes_sent for h in handles], later
 
     for results, sent, later in on_ranks(2, body):
@@ -63,9 +69,7 @@ def test_async_allreduces_are_fused_and_resolve_in_order():
 
 def test_async_other_collectives_and_poll():
     def body(e):
-        handle = submit_call(
-            e, "broadcast", None, lambda name: e.broadcast(np.ones(3) * e.rank, 1, name=name)
-        )
+        handle = Queue(e).broadcast(np.ones(3) * e.rank, 1)
         deadline = time.monotonic() + 30
         while not handle.poll() and time.monotonic() < deadline:
             time.sleep(0.001)
@@ -77,14 +81,14 @@ def test_async_other_collectives_and_poll():
 
 def test_async_errors_reach_every_rank():
     def body(e):
-        handles = [
-            allreduce_async(e, np.ones(4), name=n) for n in (["a", "b"] if e.rank else ["b", "a"])
-        ]
+        q = Queue(e)
+        handles = [q.allreduce(np.ones(4), name=n) for n in (["a", "b"] if e.rank else ["b", "a"])]
         errors = 0
         for handle in handles:
             with pytest.raises(CollectiveMismatchError):
                 handle.wait(30)
             errors += 1
+        q.executor.drain()
         return errors, e.allreduce(np.ones(1))[0]
 
     assert on_ranks(2, body) == [(2, 2.0), (2, 2.0)]
@@ -94,7 +98,7 @@ def test_handle_wait_times_out_while_a_peer_is_late():
     def body(e):
         if e.rank == 1:
             time.sleep(0.3)
-        handle = allreduce_async(e, np.ones(1))
+        handle = Queue(e).allreduce(np.ones(1))
         if e.rank == 0:
             with pytest.raises(StallError, match="not done after"):
                 handle.wait(0.05)
@@ -107,7 +111,7 @@ def test_async_on_one_rank_and_sync_on_another_is_a_mismatch_not_a_hang():
     def body(e):
         try:
             if e.rank == 0:
-                allreduce_async(e, np.ones(1)).wait(30)
+                Queue(e).allreduce(np.ones(1)).wait(30)
             else:
                 e.allreduce(np.ones(1))
         except CollectiveMismatchError as exc:
@@ -121,7 +125,7 @@ def test_shared_arrays_and_fused_calls_reduce_in_place_under_shm():
     def body(e):
         array = e.shared_array((4, 5), np.float32)
         array[...] = e.rank + 1
-        out = e.allreduce(array, out=array, op="average")
+        out = e.allreduce(array, AVERAGE, out=array)
         fused = e.grouped_allreduce([np.ones(3) * e.rank, np.ones((2, 2))])
         return out is array, array.copy(), fused, e.algorithm.bytes_sent()
 

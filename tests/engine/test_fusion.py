@@ -6,6 +6,8 @@ import numpy as np
 
 from workbench.engine.engine import Engine
 from workbench.engine.fusion import FusionBuffer, plan_batches, tensor_group
+from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.requests import AllreduceOptions
 from workbench.engine.thread_comm import ThreadCommunicator, run_ranks
 
 
@@ -43,8 +45,8 @@ def test_grouped_allreduce_equals_separate_allreduces():
     def body(comm):
         engine = Engine(comm)
         arrays = [np.full(s, comm.rank + i, dtype=np.float64) for i, s in enumerate(shapes)]
-        fused = engine.grouped_allreduce(arrays, op="average")
-        separate = [engine.allreduce(a, op="average") for a in arrays]
+        fused = engine.grouped_allreduce(arrays, AllreduceOptions(ReduceOp.AVERAGE))
+        separate = [engine.allreduce(a, AllreduceOptions(ReduceOp.AVERAGE)) for a in arrays]
         return fused, separate
 
     for fused, separate in run_ranks(ThreadCommunicator.create(3), body):

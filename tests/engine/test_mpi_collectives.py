@@ -2,7 +2,8 @@
 
 The ranks run ``tests/engine/mpi_cases.py``: every op x dtype x length (0, 1, N-1, primes),
 non-contiguous inputs, every broadcast root, uneven allgather/alltoall, mismatched calls,
-async handles, the shared-memory, hierarchical and 2x2 layouts, and the small-message path.
+async handles, the shared-memory, hierarchical and 2x2 layouts, the small-message path, small
+allreduces carried in their call check, and the same without it (ring only) and unchecked.
 Small ring chunks make even these small arrays travel in many pipelined chunks.
 """
 

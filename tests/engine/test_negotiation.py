@@ -14,7 +14,11 @@ from workbench.engine.negotiation import (
     checks_enabled_by_env,
     stable_hash,
 )
+from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.requests import AllreduceOptions
 from workbench.engine.thread_comm import ThreadCommunicator, run_ranks
+
+MIN, MAX = AllreduceOptions(ReduceOp.MIN), AllreduceOptions(ReduceOp.MAX)
 
 
 def outcomes(size, call):
@@ -53,7 +57,9 @@ def test_a_local_problem_on_one_rank_fails_all_ranks():
     "call",
     [
         lambda e: e.broadcast(np.ones(2), root=e.rank),  # roots differ
-        lambda e: e.allreduce(np.ones(2), op="max" if e.rank else "min"),
+        lambda e: e.allreduce(
+            np.ones(2), AllreduceOptions(ReduceOp.MAX if e.rank else ReduceOp.MIN)
+        ),
         lambda e: e.allreduce(np.ones(2)) if e.rank else e.allgather(np.ones(2)),
         lambda e: e.broadcast(np.ones(2), root=5),  # bad root everywhere
         lambda e: e.alltoall(np.ones(4), splits=[1, 1]),  # splits do not sum to 4

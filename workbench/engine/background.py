@@ -9,6 +9,9 @@ groups it the same way, so fused buffers match. Ranks must enqueue in the same o
 they do not, the call check of the fused batch raises ``CollectiveMismatchError`` on all of
 them instead of reducing the wrong tensors together. ``join()`` (see ``join.py``) lets a
 rank without more data stand in for the collectives the other ranks still queue.
+
+The executor queues typed ``Request``s (see ``requests.py``) and hands them to its
+``Engine``; it knows one engine, and the engine does not know it.
 """
 
 from __future__ import annotations
@@ -16,23 +19,26 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from workbench.engine.comm import Communicator
+from workbench.engine.engine import Engine
 from workbench.engine.errors import CollectiveMismatchError, EngineError, StallError
 from workbench.engine.fusion import fusion_threshold_from_env, plan_batches
 from workbench.engine.join import JoinError, JoinTracker, StandIn, run_join_round
-from workbench.engine.negotiation import CallDescriptor, CollectiveKind, agree, first_dims
-from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.negotiation import CallDescriptor, CollectiveKind, first_dims
+from workbench.engine.requests import Request
 from workbench.engine.timeline import maybe_span
 
-if TYPE_CHECKING:
-    from workbench.engine.engine import Engine
-
 CYCLE_TIME_ENV = "WORKBENCH_CYCLE_TIME_MS"
+
+
+class DuplicateNameError(EngineError, ValueError):
+    """An async collective was queued under the name of one still in flight on this rank."""
 
 
 class Handle:
@@ -75,22 +81,21 @@ class Handle:
 
 
 @dataclass
-class AsyncRequest:
-    """A queued collective: ``run`` does it alone; fusable allreduces also fill the rest."""
+class Queued:
+    """A request in the queue with its handle (``request`` None: ``join()``'s marker)."""
 
+    request: Request | None
     handle: Handle
-    run: Callable[[], Any]
     nbytes: int = 0
-    fuse_key: Hashable | None = None  # equal keys may share one fused allreduce
-    array: Any = None
-    options: dict[str, Any] | None = None  # grouped_allreduce keyword arguments
     queued_us: float = 0.0  # when it was queued, on the engine's timeline clock
-    stand_in: StandIn | None = None  # what a joined rank runs in its place (None: cannot)
-    marks_join: bool = False  # join()'s marker: this rank queues nothing more before it
+
+    @property
+    def marks_join(self) -> bool:
+        return self.request is None
 
 
 class AsyncExecutor:
-    """The engine's communication thread (started by the first async call)."""
+    """The communication thread of one engine (one per process set this rank is in)."""
 
     def __init__(
         self, engine: Engine, *, cycle_time: float | None = None, threshold: int | None = None
@@ -105,31 +110,69 @@ class AsyncExecutor:
             cycle_time = float(os.environ.get(CYCLE_TIME_ENV, "1.0")) / 1000.0
         self.cycle_time = cycle_time
         self.threshold = fusion_threshold_from_env() if threshold is None else threshold
-        self._queue: deque[AsyncRequest] = deque()
+        self._queue: deque[Queued] = deque()
         self._cond = threading.Condition()
         self._submitted = 0
         self._completed = 0
         self._stopping = False
         self._flush = False
         self._queued_bytes = 0
+        self._named: set[str] = set()  # explicit names of this rank's requests in flight
         self.join_tracker = JoinTracker()
         self._thread = threading.Thread(target=self._loop, name="workbench-engine", daemon=True)
         self._thread.start()
-        engine.executor = self
 
-    def submit(self, request: AsyncRequest) -> Handle:
+    @property
+    def rank(self) -> int:
+        return self.engine.rank
+
+    @property
+    def comm(self) -> Communicator:
+        return self.engine.comm
+
+    # -- the caller's side ------------------------------------------------------------------
+    def submit(self, request: Request) -> Handle:
+        """Queue ``request`` (its arrays must stay unchanged until the handle is done)."""
+        self.engine.raise_if_failed()
+        explicit = request.name is not None
+        request.name = self.engine.auto_name(request.kind.value, request.name)
+        with self._cond:
+            if explicit and request.name in self._named:
+                raise DuplicateNameError(
+                    f"a collective named {request.name!r} is still in flight on rank "
+                    f"{self.rank}: synchronize it before queueing another with that name"
+                )
+            if explicit:
+                self._named.add(request.name)
+        entry = Queued(request, Handle(request.name, self.flush), request.nbytes)
+        return self._enqueue(entry)
+
+    def run(self, request: Request) -> Any:
+        """Queue ``request`` and wait for its result (a synchronous call, in queue order)."""
+        if threading.current_thread() is self._thread:
+            return self.engine.run(request)
+        return self.submit(request).wait()
+
+    def join(self) -> int:
+        """This rank has no more data: stand in for the other ranks' collectives until every
+        rank has joined; returns the rank that joined last (the same on every rank)."""
+        if threading.current_thread() is self._thread:
+            raise EngineError("join() cannot be called from the engine's own thread")
+        return int(self._enqueue(Queued(None, Handle("join", self.flush))).wait())
+
+    def _enqueue(self, entry: Queued) -> Handle:
         if self.engine.timeline is not None:
-            request.queued_us = self.engine.timeline.now_us()
+            entry.queued_us = self.engine.timeline.now_us()
         with self._cond:
             if self._stopping:
                 raise EngineError("the engine is shutting down; no new collectives")
             was_empty = not self._queue
-            self._queue.append(request)
-            self._queued_bytes += request.nbytes
+            self._queue.append(entry)
+            self._queued_bytes += entry.nbytes
             self._submitted += 1
             if was_empty or self._queued_bytes >= self.threshold:
                 self._cond.notify_all()
-        return request.handle
+        return entry.handle
 
     def flush(self) -> None:
         """Run what is queued now instead of at the end of the cycle (a caller is waiting)."""
@@ -137,10 +180,13 @@ class AsyncExecutor:
             self._flush = True
             self._cond.notify_all()
 
-    def drain_before_sync_call(self) -> None:
+    def drain(self) -> None:
+        """Return once everything this rank queued so far ran (no-op on the engine thread)."""
         if threading.current_thread() is self._thread:
             return
         with self._cond:
+            self._flush = True
+            self._cond.notify_all()
             self._cond.wait_for(lambda: self._completed == self._submitted)
 
     def stop(self) -> None:
@@ -149,12 +195,12 @@ class AsyncExecutor:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join()
-        self.engine.executor = None
 
+    # -- the engine thread ------------------------------------------------------------------
     def _loop(self) -> None:
         # the latest round's requests stay referenced until the next round: dropping them
         # frees framework tensors, which must not happen while the interpreter exits
-        batch: list[AsyncRequest] = []
+        batch: list[Queued] = []
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue) or self._stopping)
@@ -162,7 +208,7 @@ class AsyncExecutor:
                     return
                 self._cond.wait_for(self._cycle_full, timeout=self.cycle_time)
                 pending = next(
-                    (i for i, r in enumerate(self._queue) if r.marks_join), len(self._queue)
+                    (i for i, q in enumerate(self._queue) if q.marks_join), len(self._queue)
                 )
                 self._flush = False
             try:
@@ -192,7 +238,9 @@ class AsyncExecutor:
         ):
             call = CallDescriptor(CollectiveKind.NEGOTIATE, "async-queue", shape=(pending,))
             try:
-                return first_dims(agree(self.engine.comm, call))
+                table = self.engine.agree(call).table
+                assert table is not None
+                return first_dims(table)
             except CollectiveMismatchError as exc:
                 if pending >= 0:
                     raise
@@ -201,24 +249,30 @@ class AsyncExecutor:
                     "through the async engine (the *_async calls, or the torch/Keras adapters)"
                 ) from exc
 
-    def peek(self, count: int) -> list[AsyncRequest]:
+    def peek(self, count: int) -> list[Request]:
         with self._cond:
-            return [self._queue[i] for i in range(count)]
+            return [q.request for q in list(self._queue)[:count] if q.request is not None]
 
-    def pop(self, count: int) -> list[AsyncRequest]:
+    def pop(self, count: int) -> list[Queued]:
         with self._cond:
             batch = [self._queue.popleft() for _ in range(count)]
-            self._queued_bytes -= sum(r.nbytes for r in batch)
+            self._queued_bytes -= sum(q.nbytes for q in batch)
         return batch
 
-    def fail_batch(self, batch: list[AsyncRequest], error: BaseException) -> None:
-        for request in batch:
-            request.handle.fail(error)
-        self._count_completed(len(batch))
+    def fail_batch(self, batch: list[Queued], error: BaseException) -> None:
+        self._release_names(batch)
+        for entry in batch:
+            entry.handle.fail(error)
+        self._count_completed(batch)
 
-    def _count_completed(self, count: int) -> None:
+    def _release_names(self, batch: list[Queued]) -> None:
+        """Free the names before the handles finish: a waiter may reuse them at once."""
         with self._cond:
-            self._completed += count
+            self._named.difference_update(entry.handle.name for entry in batch)
+
+    def _count_completed(self, batch: list[Queued]) -> None:
+        with self._cond:
+            self._completed += len(batch)
             self._cond.notify_all()
 
     def end_join(self, *, result: int = -1, error: BaseException | None = None) -> None:
@@ -229,50 +283,68 @@ class AsyncExecutor:
             marker.handle.fail(error)
         else:
             marker.handle.finish(result, 0)
-        self._count_completed(1)
+        self._count_completed([marker])
 
     def run_stand_ins(self, stand_ins: list[StandIn]) -> None:
         """Take part in the other ranks' collectives with stand-ins (this rank has joined)."""
-        requests = []
+        entries = []
         for stand_in in stand_ins:
-            run, payload = stand_in.call(self.engine)
-            request = AsyncRequest(Handle(stand_in.name), run, stand_in.nbytes, stand_in.fuse_key)
-            request.array, request.options = payload, stand_in.options
-            requests.append(request)
-        self.execute(requests, counted=False)
-        for request in requests:
-            error = request.handle.error
+            request = stand_in.request()
+            entries.append(Queued(request, Handle(stand_in.name), request.nbytes))
+        self.execute(entries, counted=False)
+        for entry in entries:
+            error = entry.handle.error
             if error is not None and not isinstance(error, CollectiveMismatchError):
                 self.end_join(error=error)  # the engine failed: give up on joining
                 return
 
-    def execute(self, batch: list[AsyncRequest], *, counted: bool = True) -> None:
-        keys = [r.fuse_key for r in batch]
-        groups = plan_batches(keys, [r.nbytes for r in batch], self.threshold)
+    def exchange_object(self, obj: object, what: str) -> list[Any]:
+        """Every rank's ``obj`` (join's plan exchange), under the engine's lock."""
+        with self.engine.lock, self.engine.watching(what):
+            return self.engine.comm.allgather_object(obj)
+
+    def align_auto_names(self) -> None:
+        """Joined ranks drew no auto names (``allreduce.N``) for the calls the others made;
+        catch up, so the next auto-named call checks alike everywhere (collective)."""
+        engine = self.engine
+        with engine.lock:
+            counters = engine.comm.allgather_int64(np.array([engine.calls_named], np.int64))
+        engine.skip_auto_names(int(counters.max()))
+
+    def execute(self, batch: list[Queued], *, counted: bool = True) -> None:
+        requests = [q.request for q in batch]
+        assert all(r is not None for r in requests), "join markers never reach execute"
+        keys = [r.fuse_key if r is not None else None for r in requests]
+        groups = plan_batches(keys, [q.nbytes for q in batch], self.threshold)
         for group in groups:
-            requests = [batch[i] for i in group]
+            entries = [batch[i] for i in group]
             timeline = self.engine.timeline
             if timeline is not None:
                 now = timeline.now_us()
-                for request in requests:
-                    timeline.complete(request.handle.name, "QUEUE", request.queued_us, now)
+                for entry in entries:
+                    timeline.complete(entry.handle.name, "QUEUE", entry.queued_us, now)
             try:
-                results = self._run_group(requests)
-                for request, result in zip(requests, results, strict=True):
-                    request.handle.finish(result, self.engine.last_bytes_sent)
+                results = self._run_group([e.request for e in entries if e.request])
+                self._release_names(entries)
+                for entry, result in zip(entries, results, strict=True):
+                    entry.handle.finish(result, self.engine.last_bytes_sent)
             except BaseException as exc:
-                for request in requests:
-                    request.handle.fail(exc)
+                self._release_names(entries)
+                for entry in entries:
+                    entry.handle.fail(exc)
             finally:
                 if counted:
-                    self._count_completed(len(requests))
+                    self._count_completed(entries)
 
-    def _run_group(self, requests: list[AsyncRequest]) -> list[Any]:
+    def _run_group(self, requests: list[Request]) -> list[Any]:
         if len(requests) == 1:
-            return [requests[0].run()]
-        options = dict(requests[0].options or {})
-        options["name"] = "fused:" + "|".join(r.handle.name for r in requests)
-        return self.engine.grouped_allreduce([r.array for r in requests], **options)
+            return [self.engine.run(requests[0])]
+        for request in requests:
+            if request.ready is not None:
+                request.ready()
+        name = "fused:" + "|".join(str(r.name) for r in requests)
+        arrays = [r.arrays[0] for r in requests]
+        return self.engine.grouped_allreduce(arrays, requests[0].options, name=name)
 
     def _fail_everything(self, exc: BaseException) -> None:
         """Negotiation failed (a peer is in another collective): fail every queued request."""
@@ -287,77 +359,7 @@ class AsyncExecutor:
             self._queue.clear()
             self._queued_bytes = 0
             self._completed += len(failed)
+            self._named.clear()
             self._cond.notify_all()
-        for request in failed:
-            request.handle.fail(error)
-
-
-def executor_of(engine: Engine) -> AsyncExecutor:
-    """The engine's executor, started on first use."""
-    engine.raise_if_failed()
-    if isinstance(engine.executor, AsyncExecutor):
-        return engine.executor
-    return AsyncExecutor(engine)
-
-
-def allreduce_async(
-    engine: Engine,
-    array: Any,
-    *,
-    op: ReduceOp | str = ReduceOp.SUM,
-    name: str | None = None,
-    prescale_factor: float = 1.0,
-    postscale_factor: float = 1.0,
-    bfloat16_bits: bool = False,
-) -> Handle:
-    """Queue an allreduce; compatible queued allreduces are fused. Keep ``array`` unchanged
-    until the handle is done."""
-    executor = executor_of(engine)
-    resolved = engine.auto_name("allreduce", name)
-    data = np.asarray(array)
-    options: dict[str, Any] = {
-        "op": ReduceOp.parse(op),
-        "prescale_factor": prescale_factor,
-        "postscale_factor": postscale_factor,
-        "bfloat16_bits": bfloat16_bits,
-    }
-    key = (data.dtype.str, *options.values())
-    request = AsyncRequest(
-        Handle(resolved, executor.flush),
-        lambda: engine.allreduce(data, name=resolved, **options),
-        nbytes=data.nbytes,
-        fuse_key=key,
-        array=data,
-        options=options,
-        stand_in=StandIn(
-            "allreduce", resolved, data.dtype.str, (data.shape,), options, -1, key, data.nbytes
-        ),
-    )
-    return executor.submit(request)
-
-
-def submit_call(engine: Engine, kind: str, name: str | None, call: Callable[[str], Any]) -> Handle:
-    """Queue any collective: ``call(resolved_name)`` runs on the engine's thread, unfused.
-
-    While some rank has joined, ``call`` is first run in describe mode (see
-    ``join.describe_by_dry_run``) to learn which engine collective a joined rank must
-    stand in for.
-    """
-    executor = executor_of(engine)
-    resolved = engine.auto_name(kind, name)
-    return executor.submit(AsyncRequest(Handle(resolved, executor.flush), lambda: call(resolved)))
-
-
-def _join_marker() -> None:
-    raise EngineError("the join marker is not a collective; the executor handles it")
-
-
-def join(engine: Engine) -> int:
-    """This rank has no more data: stand in for the other ranks' collectives until every
-    rank has joined; returns the rank that joined last (the same on every rank)."""
-    executor = executor_of(engine)
-    if threading.current_thread() is executor._thread:
-        raise EngineError("join() cannot be called from the engine's own thread")
-    handle = Handle("join", executor.flush)
-    executor.submit(AsyncRequest(handle, _join_marker, marks_join=True))
-    return int(handle.wait())
+        for entry in failed:
+            entry.handle.fail(error)

@@ -2,10 +2,12 @@
 
 Each call follows the same path: flatten the input, agree on the call with every rank
 (``negotiation.agree``; a mismatch raises everywhere), move the data, restore the shape.
-One lock serialises all communication, so MPI sees one thread at a time (``SERIALIZED``)
-whether a call comes from the caller's thread or the background thread of async ops.
-Synchronous calls first wait for this rank's queued async ops, so every rank issues
-collectives in program order.
+An allreduce of up to ``WORKBENCH_CARRY_BYTES`` (4 KiB) rides in its call check and is
+reduced locally: one latency-bound exchange instead of two. One lock serialises this
+engine's communication, whether a call comes from the caller's thread or from the async
+executor's (``background.py``, which hands it typed ``Request``s through ``run``); the
+engine knows nothing of that executor. Callers that mix synchronous calls with queued ones
+drain the queue first (``ops`` does), so every rank issues collectives in program order.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +28,6 @@ from workbench.engine.arrays import FlatInput, flatten, output_payload, row_spli
 from workbench.engine.comm import Communicator, MPICommunicator
 from workbench.engine.errors import CollectiveMismatchError, EngineError
 from workbench.engine.fusion import FusionBuffer, tensor_group
-from workbench.engine.join import DescribedCall, StandIn, stand_in_of
 from workbench.engine.negotiation import (
     CallDescriptor,
     CollectiveKind,
@@ -34,19 +36,26 @@ from workbench.engine.negotiation import (
     first_dims,
 )
 from workbench.engine.reduce_ops import ElementType, ReduceOp, Reducer
+from workbench.engine.requests import SUM, AllreduceOptions, Kind, Request
 from workbench.engine.ring import RingWorkspace
 from workbench.engine.stall import Peer, StallWatchdog, board_directory
-from workbench.engine.timeline import maybe_span, timeline_from_env
+from workbench.engine.timeline import Timeline, maybe_span, timeline_from_env
 from workbench.engine.topology import build_allreduce, plan_topology
 
 K = CollectiveKind
 SMALL_ALLREDUCE_ENV = "WORKBENCH_SMALL_ALLREDUCE_BYTES"
 DEFAULT_SMALL_ALLREDUCE_BYTES = 512 << 10  # measured crossover with the ring: 0.5-1 MiB
+CARRY_ENV = "WORKBENCH_CARRY_BYTES"
+DEFAULT_CARRY_BYTES = 4096  # a checked allreduce up to this size rides in its call check
+MAX_CARRIED_TOTAL = 32 << 10  # ... with all ranks' slots together kept latency-bound
 
 
-class QueueDrainer(Protocol):
-    def drain_before_sync_call(self) -> None:
-        """Return once this rank's queued async ops ran (no-op on the executor's thread)."""
+@dataclass
+class Agreed:
+    """What the call check gave: the table, and every rank's payload if it rode along."""
+
+    table: npt.NDArray[np.int64] | None = None
+    carried: npt.NDArray[np.uint8] | None = None  # (size, capacity) bytes
 
 
 class Engine:
@@ -59,12 +68,15 @@ class Engine:
         topology: str | None = None,
         check_calls: bool | None = None,
         small_allreduce_bytes: int | None = None,
+        carry_bytes: int | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         self.comm = comm if comm is not None else MPICommunicator()
         self.rank, self.size = self.comm.rank, self.comm.size
         self.plan = plan_topology(self.comm, topology)
         self.workspace = RingWorkspace()
-        ring_comm = self.comm.split(0, self.rank)  # the allreduce's own tag space
+        self._ring_comm = self.comm.split(0, self.rank)  # the allreduce's own tag space
+        ring_comm = self._ring_comm
         self.algorithm = build_allreduce(ring_comm, self.plan, self.workspace)
         self.check_calls = checks_enabled_by_env() if check_calls is None else check_calls
         if small_allreduce_bytes is None:
@@ -73,24 +85,33 @@ class Engine:
             )
         # allreduces up to this size use MPI's own (latency-bound there, ring wins above)
         self.small_allreduce_bytes = small_allreduce_bytes
+        # checked allreduces up to this size travel inside the check (one exchange, no
+        # data phase); smaller in big worlds, so all ranks' slots stay latency-bound
+        capacity = min(
+            int(os.environ.get(CARRY_ENV, DEFAULT_CARRY_BYTES)), MAX_CARRIED_TOTAL // self.size
+        )
+        self.carry_bytes = max(capacity // 8 * 8, 0)
         # payload bytes this rank sent in the latest collective (by our algorithms; small
         # allreduces handed to MPI are not counted)
         self.last_bytes_sent = 0
         self.lock = threading.RLock()
-        self.executor: QueueDrainer | None = None  # the async executor, once started
-        # while set, collectives called from this thread only describe themselves (join)
-        self.describing_thread: int | None = None
         self._fusion = FusionBuffer(self.algorithm.allocate)
         self._reducers: dict[tuple[ReduceOp, ElementType], Reducer] = {}
         self._calls_named = 0
         self._failure: BaseException | None = None
-        self.timeline = timeline_from_env(self.rank)  # WORKBENCH_TIMELINE=path.json
+        # WORKBENCH_TIMELINE=path.json; process sets write into their world's timeline
+        self.timeline = timeline if timeline is not None else timeline_from_env(self.rank)
         token = os.urandom(4).hex()  # tells apart in-process worlds (thread communicators)
         hosts = self.comm.allgather_object((socket.gethostname(), os.getpid(), token))
         peers = [Peer(r, host, pid) for r, (host, pid, _) in enumerate(hosts)]
         self.watchdog = StallWatchdog(self.rank, peers, board_directory(peers, hosts[0][2]))
 
     # -- plumbing ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the stall watchdog and release the allreduce's communicator (collective)."""
+        self.watchdog.stop()
+        self._ring_comm.free()
+
     def bytes_sent(self) -> int:
         """Payload bytes this rank has sent through every algorithm, ever."""
         return self.comm.bytes_sent + self.algorithm.bytes_sent()
@@ -130,35 +151,27 @@ class Engine:
                 "restart the job"
             ) from self._failure
 
-    def describe_instead(
-        self,
-        kind: str,
-        name: str | None,
-        arrays: Sequence[Any],
-        root: int = -1,
-        **options: Any,
-    ) -> None:
-        """In describe mode (``join.describe_by_dry_run``) raise the call's stand-in;
-        ``options``: the keywords a joined rank's stand-in call passes on."""
-        if self.describing_thread == threading.get_ident():
-            raise DescribedCall(stand_in_of(kind, name or kind, arrays, options, root))
-
     @contextmanager
     def collective(
-        self, call: CallDescriptor, error: str | None, *, need_table: bool = False
-    ) -> Iterator[npt.NDArray[np.int64] | None]:
-        """Run one collective: agree on ``call``, yield the table, account bytes."""
-        if self.describing_thread == threading.get_ident():
-            raise DescribedCall(StandIn(call.kind.name.lower(), call.name))
+        self,
+        call: CallDescriptor,
+        error: str | None,
+        *,
+        need_table: bool = False,
+        carry: npt.NDArray[Any] | None = None,
+    ) -> Iterator[Agreed]:
+        """Run one collective: agree on ``call``, yield what was agreed, account bytes.
+
+        ``carry``: a payload that may ride in the check (see ``agree_carrying``); only
+        allreduces pass one, and only when checks are on.
+        """
         self.raise_if_failed()
-        if self.executor is not None:
-            self.executor.drain_before_sync_call()
         with self.lock, self.watching(call):
             before = self.bytes_sent()
-            table = None
+            agreed = Agreed()
             if self.check_calls or need_table:
                 with maybe_span(self.timeline, call.name, "NEGOTIATE"):
-                    table = agree(self.comm, call, local_error=error)
+                    agreed = self.agree(call, error, carry)
             elif error:
                 raise EngineError(
                     f"{call.describe()}: {error} (call checks are off, "
@@ -166,7 +179,7 @@ class Engine:
                 )
             try:
                 with maybe_span(self.timeline, call.name, call.kind.name):
-                    yield table
+                    yield agreed
             except CollectiveMismatchError:
                 raise
             except BaseException as exc:
@@ -174,6 +187,17 @@ class Engine:
                 raise
             finally:
                 self.last_bytes_sent = self.bytes_sent() - before
+
+    def agree(
+        self, call: CallDescriptor, error: str | None = None, carry: npt.NDArray[Any] | None = None
+    ) -> Agreed:
+        """The call check on this engine's communicator (every check here has one slot
+        size; see ``negotiation.agree``); ``carry`` rides along when it fits."""
+        table, carried = agree(
+            self.comm, call, capacity=self.carry_bytes, payload=carry, local_error=error
+        )
+        fits = carry is not None and carry.nbytes <= self.carry_bytes
+        return Agreed(table, carried if fits else None)
 
     @contextmanager
     def watching(self, what: Any, *, patient: bool = False) -> Iterator[None]:
@@ -185,30 +209,37 @@ class Engine:
         finally:
             self.watchdog.leave()
 
+    # -- requests -------------------------------------------------------------------------
+    def run(self, request: Request) -> Any:
+        """Run one collective request now (the background thread's way in)."""
+        if request.ready is not None:
+            request.ready()
+        kind, name, arrays = request.kind, request.name, request.arrays
+        if kind is Kind.ALLREDUCE:
+            return self.allreduce(arrays[0], request.options, name=name)
+        if kind is Kind.GROUPED_ALLREDUCE:
+            return self.grouped_allreduce(arrays, request.options, name=name)
+        if kind is Kind.ALLGATHER:
+            return self.allgather(arrays[0], name=name)
+        if kind is Kind.BROADCAST:
+            return self.broadcast(arrays[0], request.root, name=name)
+        if kind is Kind.REDUCESCATTER:
+            return self.reducescatter(arrays[0], request.options, splits=request.splits, name=name)
+        if kind is Kind.ALLTOALL:
+            return self.alltoall(arrays[0], request.splits, name=name)
+        return self.barrier(name=name)
+
     # -- allreduce ------------------------------------------------------------------------
     def allreduce(
         self,
         array: Any,
+        options: AllreduceOptions = SUM,
         *,
-        op: ReduceOp | str = ReduceOp.SUM,
         name: str | None = None,
-        prescale_factor: float = 1.0,
-        postscale_factor: float = 1.0,
         out: Any = None,
-        bfloat16_bits: bool = False,
     ) -> Any:
-        """``op`` over every rank's ``array`` (same shape and dtype everywhere)."""
-        reduce_op = ReduceOp.parse(op)
-        self.describe_instead(
-            "allreduce",
-            name,
-            [array],
-            op=reduce_op,
-            prescale_factor=prescale_factor,
-            postscale_factor=postscale_factor,
-            bfloat16_bits=bfloat16_bits,
-        )
-        flat = flatten(array, bfloat16_bits=bfloat16_bits)
+        """``options.op`` over every rank's ``array`` (same shape and dtype everywhere)."""
+        flat = flatten(array, bfloat16_bits=options.bfloat16_bits)
         target, out_error = output_payload(out, flat)
         if target is not None and same_memory(target, flat.payload):
             target = flat.payload  # in place: one object, so algorithms see src is dst
@@ -217,25 +248,51 @@ class Engine:
             K.ALLREDUCE,
             self.auto_name("allreduce", name),
             flat.etype_name,
-            reduce_op.value,
+            options.op.value,
             shape=flat.shape,
-            scale=(prescale_factor, postscale_factor),
+            scale=options.scales,
             placement=placement,
         )
-        with self.collective(call, flat.error or out_error):
-            result = self.allreduce_flat(flat, reduce_op, prescale_factor, postscale_factor, target)
+        with self.collective(call, flat.error or out_error, carry=flat.payload) as agreed:
+            if agreed.carried is not None:
+                result = self._reduce_carried(flat, options, agreed.carried, target)
+            else:
+                result = self.allreduce_flat(flat, options, target)
         return out if out is not None else flat.restore(result)
+
+    def _reduce_carried(
+        self,
+        flat: FlatInput,
+        options: AllreduceOptions,
+        carried: npt.NDArray[np.uint8],
+        target: npt.NDArray[Any] | None,
+    ) -> npt.NDArray[Any]:
+        """Reduce every rank's payload from the check's slots, in rank order (so every rank
+        computes the same bits)."""
+        assert flat.etype is not None
+        payload = flat.payload
+        reducer = self.reducer(options.op, flat.etype)
+        dst = np.empty_like(payload) if target is None else target
+        rows = [carried[r, : payload.nbytes].view(payload.dtype) for r in range(self.size)]
+        for row in rows:
+            reducer.scale(row, options.prescale_factor)
+        np.copyto(dst, rows[0])
+        for row in rows[1:]:
+            reducer.reduce_into(dst, dst, row)
+        if options.op is ReduceOp.AVERAGE:
+            reducer.average(dst, self.size)
+        reducer.scale(dst, options.postscale_factor)
+        return dst
 
     def allreduce_flat(
         self,
         flat: FlatInput,
-        op: ReduceOp,
-        prescale: float,
-        postscale: float,
+        options: AllreduceOptions,
         target: npt.NDArray[Any] | None = None,
     ) -> npt.NDArray[Any]:
         """The data phase of an allreduce on an agreed flat payload."""
         assert flat.etype is not None  # agreed calls have a supported dtype
+        op, (prescale, postscale) = options.op, options.scales
         reducer = self.reducer(op, flat.etype)
         dst = np.empty_like(flat.payload) if target is None else target
         src = flat.payload
@@ -265,34 +322,17 @@ class Engine:
         return True
 
     def grouped_allreduce(
-        self,
-        arrays: Sequence[Any],
-        *,
-        op: ReduceOp | str = ReduceOp.SUM,
-        name: str | None = None,
-        prescale_factor: float = 1.0,
-        postscale_factor: float = 1.0,
-        bfloat16_bits: bool = False,
+        self, arrays: Sequence[Any], options: AllreduceOptions = SUM, *, name: str | None = None
     ) -> list[Any]:
         """One fused allreduce of many same-dtype arrays; results in the same order."""
-        reduce_op = ReduceOp.parse(op)
-        self.describe_instead(
-            "grouped_allreduce",
-            name,
-            arrays,
-            op=reduce_op,
-            prescale_factor=prescale_factor,
-            postscale_factor=postscale_factor,
-            bfloat16_bits=bfloat16_bits,
-        )
-        group = tensor_group(arrays, bfloat16_bits=bfloat16_bits)
+        group = tensor_group(arrays, bfloat16_bits=options.bfloat16_bits)
         call = CallDescriptor(
             K.ALLREDUCE,
             self.auto_name("grouped_allreduce", name),
             group.etype.name if group.etype else str(group.dtype),
-            reduce_op.value,
+            options.op.value,
             shape=(group.total,),
-            scale=(prescale_factor, postscale_factor),
+            scale=options.scales,
             members=hash(tuple(group.shapes)),  # int tuples hash alike in every process
             placement=0 if self.plan.kind == "shm" else -1,
         )
@@ -302,7 +342,7 @@ class Engine:
             with maybe_span(self.timeline, call.name, "MEMCPY_IN_FUSION_BUFFER"):
                 packed = self._fusion.pack(group.payloads, group.etype.payload)
             fused = FlatInput(packed, group.etype, packed.shape, packed.dtype)
-            self.allreduce_flat(fused, reduce_op, prescale_factor, postscale_factor, packed)
+            self.allreduce_flat(fused, options, packed)
             with maybe_span(self.timeline, call.name, "MEMCPY_OUT_FUSION_BUFFER"):
                 return FusionBuffer.unpack(packed, group)
 
@@ -314,8 +354,6 @@ class Engine:
         """
         want = np.dtype(dtype)
         count = int(np.prod(shape, dtype=np.int64))
-        if self.executor is not None:
-            self.executor.drain_before_sync_call()  # allocating is collective too
         with self.lock:
             raw = self.algorithm.allocate(max(count * want.itemsize, 1))
         return raw[: count * want.itemsize].view(want).reshape(shape)
@@ -323,12 +361,12 @@ class Engine:
     # -- the other collectives --------------------------------------------------------------
     def allgatherv(self, array: Any, *, name: str | None = None) -> list[Any]:
         """Every rank's ``array`` (first dimensions may differ), by rank."""
-        self.describe_instead("allgather", name, [array])
         flat = flatten(array)
         call = CallDescriptor(
             K.ALLGATHER, self.auto_name("allgather", name), flat.etype_name, shape=flat.shape
         )
-        with self.collective(call, flat.error, need_table=True) as table:
+        with self.collective(call, flat.error, need_table=True) as agreed:
+            table = agreed.table
             assert table is not None
             rows = first_dims(table) if flat.shape else [1] * self.size
             counts = [r * flat.row_size for r in rows]
@@ -351,7 +389,6 @@ class Engine:
         self, array: Any, root: int = 0, *, name: str | None = None, out: Any = None
     ) -> Any:
         """The root's ``array`` on every rank (a new array unless ``out`` is given)."""
-        self.describe_instead("broadcast", name, [array], root)
         flat = flatten(array)
         target, error = output_payload(out, flat)
         if not 0 <= root < self.size:
@@ -378,32 +415,36 @@ class Engine:
     def reducescatter(
         self,
         array: Any,
+        options: AllreduceOptions = SUM,
         *,
-        op: ReduceOp | str = ReduceOp.SUM,
         splits: Sequence[int] | None = None,
         name: str | None = None,
     ) -> Any:
-        """Rows ``splits[rank]`` (default: an even split of the first dimension) of ``op``."""
-        reduce_op = ReduceOp.parse(op)
+        """Rows ``splits[rank]`` (default: an even split of the first dimension) of the
+        reduction; the scale factors apply before and after as in allreduce."""
         flat = flatten(array)
         rows, split_error = row_splits(flat.rows, splits, self.size, "reducescatter")
         call = CallDescriptor(
             K.REDUCESCATTER,
             self.auto_name("reducescatter", name),
             flat.etype_name,
-            reduce_op.value,
+            options.op.value,
             shape=flat.shape,
+            scale=options.scales,
             splits=tuple(rows),
         )
         with self.collective(call, flat.error or split_error):
             assert flat.etype is not None
-            reducer = self.reducer(reduce_op, flat.etype)
+            reducer = self.reducer(options.op, flat.etype)
             counts = [r * flat.row_size for r in rows]
-            mine = collectives.reduce_scatter(
-                self.comm, flat.payload, counts, reducer, self.workspace
-            )
-            if reduce_op is ReduceOp.AVERAGE:
+            src = flat.payload
+            if options.prescale_factor != 1.0:
+                src = src.copy()
+                reducer.scale(src, options.prescale_factor)
+            mine = collectives.reduce_scatter(self.comm, src, counts, reducer, self.workspace)
+            if options.op is ReduceOp.AVERAGE:
                 reducer.average(mine, self.size)
+            reducer.scale(mine, options.postscale_factor)
         return flat.restore(mine, (rows[self.rank], *flat.shape[1:]))
 
     def alltoall(

@@ -29,6 +29,10 @@ class TopologyError(EngineError, InvalidInput):
     """``WORKBENCH_TOPOLOGY`` / ``WORKBENCH_VIRTUAL_NODES`` do not fit the ranks launched."""
 
 
+class InvalidProcessSetError(EngineError, InvalidInput, ValueError):
+    """A process set names ranks that are not the world's, twice, or differently by rank."""
+
+
 class StallError(EngineError):
     """A peer did not show up within the stall timeout (``WORKBENCH_STALL_TIMEOUT``)."""
 

@@ -13,30 +13,28 @@ the same grouping, so fused buffers and call checks match:
 - broadcast: the joined rank receives and discards (a joined root is an error);
 - allgather: the joined rank contributes zero rows.
 
-Anything else (alltoall, reducescatter, barrier, Min/Max/Product allreduces, collectives
-queued without a description) raises the same ``JoinError`` on every rank: the non-joined
-ranks' request fails and the joined ranks' ``join()`` raises (they are active again). When
-every rank has joined, ``join()`` returns the rank that joined last (the highest rank among
-those that joined in the same round) on every rank.
+Anything else (alltoall, reducescatter, barrier, Min/Max/Product allreduces) raises the
+same ``JoinError`` on every rank: the non-joined ranks' request fails and the joined ranks'
+``join()`` raises (they are active again). When every rank has joined, ``join()`` returns
+the rank that joined last (the highest rank among those that joined in the same round) on
+every rank. Stand-ins are planned over the queued ``Request``s themselves; the round is
+driven by the async executor (``background.py``) through ``JoinHost``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from workbench.engine.comm import Communicator
 from workbench.engine.errors import EngineError
 from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.requests import SUM, AllreduceOptions, Kind, Request
 
-if TYPE_CHECKING:
-    from workbench.engine.background import AsyncExecutor, AsyncRequest
-    from workbench.engine.engine import Engine
-
-STAND_IN_KINDS = ("allreduce", "grouped_allreduce", "broadcast", "allgather")
+STAND_IN_KINDS = (Kind.ALLREDUCE, Kind.GROUPED_ALLREDUCE, Kind.BROADCAST, Kind.ALLGATHER)
 _ZERO_SAFE_OPS = (ReduceOp.SUM, ReduceOp.AVERAGE)
 
 
@@ -49,87 +47,54 @@ class JoinError(EngineError):
 class StandIn:
     """What a joined rank needs to take part in one queued collective (picklable)."""
 
-    kind: str  # one of STAND_IN_KINDS, or another kind's name (not supported during join)
-    name: str = ""
+    kind: Kind
+    name: str
     dtype: str = ""  # numpy dtype string of the payload
     shapes: tuple[tuple[int, ...], ...] = ()  # one shape; grouped allreduce: one per array
-    options: dict[str, Any] = field(default_factory=dict)  # the engine call's keywords
+    options: AllreduceOptions = field(default=SUM)
     root: int = -1  # broadcast
-    fuse_key: Hashable | None = None
-    nbytes: int = 0
+
+    @classmethod
+    def of(cls, request: Request) -> StandIn:
+        data = [np.asarray(a) for a in request.arrays]
+        dtype = data[0].dtype.str if data else ""
+        shapes = tuple(a.shape for a in data)
+        name = request.name or request.kind.value  # queued requests are named already
+        return cls(request.kind, name, dtype, shapes, request.options, request.root)
 
     def problem(self, joined: Sequence[int]) -> str | None:
         """Why the joined ranks cannot stand in for this call, or None."""
-        who = f"{self.kind} {self.name!r}"
+        who = f"{self.kind.value} {self.name!r}"
         ranks = f"rank(s) {list(joined)} have joined"
         if self.kind not in STAND_IN_KINDS or not self.dtype:
             return (
                 f"{who} is not supported while {ranks}: only allreduce, grouped allreduce, "
-                "broadcast and allgather queued through the async engine are; issue it "
-                "before join() or after every rank's join() returned"
+                "broadcast and allgather are; issue it before join() or after every "
+                "rank's join() returned"
             )
-        op = self.options.get("op", ReduceOp.SUM)
-        if self.kind.endswith("allreduce") and op not in _ZERO_SAFE_OPS:
+        op = self.options.op
+        if self.kind in (Kind.ALLREDUCE, Kind.GROUPED_ALLREDUCE) and op not in _ZERO_SAFE_OPS:
             return (
-                f"{who} with op {ReduceOp.parse(op).value} is not supported while {ranks}: "
+                f"{who} with op {op.value} is not supported while {ranks}: "
                 "joined ranks contribute zeros, which only Sum and Average ignore"
             )
-        if self.kind == "broadcast" and self.root in joined:
+        if self.kind is Kind.BROADCAST and self.root in joined:
             return (
                 f"broadcast {self.name!r} from root {self.root}: rank {self.root} has already "
                 "joined and has no data to send; broadcast from a rank that has not joined"
             )
-        if self.kind == "allgather" and not self.shapes[0]:
+        if self.kind is Kind.ALLGATHER and not self.shapes[0]:
             return f"{who} of a 0-d array is not supported while {ranks}: gather 1-d or more"
         return None
 
-    def call(self, engine: Engine) -> tuple[Callable[[], Any], Any]:
-        """The stand-in's engine call and its payload (zeros, or an empty receive buffer)."""
+    def request(self) -> Request:
+        """The joined rank's request: zeros to add, a buffer to discard, no rows to gather."""
         dtype = np.dtype(self.dtype)
-        if self.kind == "allreduce":
-            data = np.zeros(self.shapes[0], dtype)
-            return lambda: engine.allreduce(data, name=self.name, **self.options), data
-        if self.kind == "grouped_allreduce":
+        if self.kind is Kind.ALLGATHER:
+            arrays = [np.zeros((0, *self.shapes[0][1:]), dtype)]
+        else:
             arrays = [np.zeros(shape, dtype) for shape in self.shapes]
-            return lambda: engine.grouped_allreduce(arrays, name=self.name, **self.options), arrays
-        if self.kind == "broadcast":
-            buf = np.zeros(self.shapes[0], dtype)
-            return lambda: engine.broadcast(buf, self.root, name=self.name), buf
-        rows = np.zeros((0, *self.shapes[0][1:]), dtype)
-        return lambda: engine.allgather(rows, name=self.name), rows
-
-
-def stand_in_of(
-    kind: str, name: str, arrays: Sequence[Any], options: dict[str, Any], root: int = -1
-) -> StandIn:
-    """The stand-in for an engine call on ``arrays`` (numpy-convertible, one dtype)."""
-    data = [np.asarray(a) for a in arrays]
-    dtype = data[0].dtype.str if data else ""
-    shapes = tuple(a.shape for a in data)
-    return StandIn(kind, name, dtype, shapes, options, root, None, sum(a.nbytes for a in data))
-
-
-class DescribedCall(Exception):
-    """Raised by the engine instead of communicating while a call is being described."""
-
-    def __init__(self, stand_in: StandIn) -> None:
-        super().__init__(stand_in.kind)
-        self.stand_in = stand_in
-
-
-def describe_by_dry_run(engine: Engine, request: AsyncRequest) -> StandIn:
-    """What an opaque queued call (``submit_call`` without a stand-in) would run: call it
-    with the engine in describe mode, where collectives raise ``DescribedCall``."""
-    engine.describing_thread = threading.get_ident()
-    try:
-        request.run()
-    except DescribedCall as described:
-        return described.stand_in
-    except Exception as exc:
-        return StandIn(f"collective failing before it starts ({exc!r})", request.handle.name)
-    finally:
-        engine.describing_thread = None
-    return StandIn("call without a collective", request.handle.name)
+        return Request(self.kind, self.name, arrays, self.options, self.root)
 
 
 @dataclass
@@ -152,14 +117,12 @@ class JoinTracker:
 RoundPlan = tuple[list[StandIn], str | None]
 
 
-def plan_round(
-    engine: Engine, requests: Sequence[AsyncRequest], joined: Sequence[int]
-) -> RoundPlan:
+def plan_round(requests: Sequence[Request], joined: Sequence[int]) -> RoundPlan:
     """The leader's plan: stand-ins for the longest run of supported requests, or the first
     request alone with the problem that stops the joined ranks from standing in for it."""
     stand_ins: list[StandIn] = []
     for request in requests:
-        described = request.stand_in or describe_by_dry_run(engine, request)
+        described = StandIn.of(request)
         problem = described.problem(joined)
         if problem is not None:
             return (stand_ins, None) if stand_ins else ([described], problem)
@@ -167,52 +130,72 @@ def plan_round(
     return stand_ins, None
 
 
-def run_join_round(executor: AsyncExecutor, counts: Sequence[int]) -> list[AsyncRequest]:
+class JoinHost(Protocol):
+    """What a join round needs from the async executor that runs it."""
+
+    join_tracker: JoinTracker
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def comm(self) -> Communicator: ...
+
+    def peek(self, count: int) -> list[Request]: ...
+
+    def pop(self, count: int) -> list[Any]: ...
+
+    def execute(self, batch: list[Any]) -> None: ...
+
+    def fail_batch(self, batch: list[Any], error: BaseException) -> None: ...
+
+    def end_join(self, *, result: int = -1, error: BaseException | None = None) -> None: ...
+
+    def run_stand_ins(self, stand_ins: list[StandIn]) -> None: ...
+
+    def exchange_object(self, obj: object, what: str) -> list[Any]: ...
+
+    def align_auto_names(self) -> None: ...
+
+
+def run_join_round(host: JoinHost, counts: Sequence[int]) -> list[Any]:
     """One negotiation round in which some rank has joined (``counts[r] < 0``); returns
-    this rank's requests that it ran or failed."""
-    engine, tracker = executor.engine, executor.join_tracker
+    this rank's queued entries that it ran or failed."""
+    tracker = host.join_tracker
     joined = [r for r, c in enumerate(counts) if c < 0]
     tracker.note(joined)
     if len(joined) == len(counts):
-        _finish_join(executor)
+        _finish_join(host)
         return []
     active = [(r, c) for r, c in enumerate(counts) if c >= 0]
     leader, count = active[0][0], min(c for _, c in active)
     plan: RoundPlan | None = None
-    if engine.rank == leader:
-        plan = plan_round(engine, executor.peek(count), joined)
-    with engine.lock, engine.watching(f"join: the plan of rank {leader}'s next collectives"):
-        received: RoundPlan = engine.comm.allgather_object(plan)[leader]
+    if host.rank == leader:
+        plan = plan_round(host.peek(count), joined)
+    what = f"join: the plan of rank {leader}'s next collectives"
+    received: RoundPlan = host.exchange_object(plan, what)[leader]
     stand_ins, problem = received
     if problem is not None:  # every rank took this branch: the problem came from the leader
         tracker.reset()  # the joined ranks leave join with the error
-        _align_auto_names(engine)
-    if counts[engine.rank] < 0:
+        host.align_auto_names()
+    if counts[host.rank] < 0:
         if problem is not None:
-            executor.end_join(error=JoinError(problem))
+            host.end_join(error=JoinError(problem))
         else:
-            executor.run_stand_ins(stand_ins)
+            host.run_stand_ins(stand_ins)
         return []
-    batch = executor.pop(len(stand_ins))
+    batch = host.pop(len(stand_ins))
     if problem is not None:
-        executor.fail_batch(batch, JoinError(problem))
+        host.fail_batch(batch, JoinError(problem))
     else:
-        executor.execute(batch)
+        host.execute(batch)
     return batch
 
 
-def _finish_join(executor: AsyncExecutor) -> None:
+def _finish_join(host: JoinHost) -> None:
     """Every rank has joined: align auto-name counters (joined ranks did not count the names
     the others drew meanwhile) and return the last joiner from every ``join()``."""
-    _align_auto_names(executor.engine)
-    last = executor.join_tracker.last
-    executor.join_tracker.reset()
-    executor.end_join(result=last)
-
-
-def _align_auto_names(engine: Engine) -> None:
-    """Joined ranks drew no auto names (``allreduce.N``) for the calls the others made;
-    catch up, so the next auto-named call checks alike everywhere (collective)."""
-    with engine.lock:
-        counters = engine.comm.allgather_int64(np.array([engine.calls_named], dtype=np.int64))
-    engine.skip_auto_names(int(counters.max()))
+    host.align_auto_names()
+    last = host.join_tracker.last
+    host.join_tracker.reset()
+    host.end_join(result=last)

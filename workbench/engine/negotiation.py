@@ -20,6 +20,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -113,19 +114,45 @@ class CallDescriptor:
 
 
 def agree(
-    comm: Communicator, call: CallDescriptor, *, local_error: str | None = None
-) -> npt.NDArray[np.int64]:
+    comm: Communicator,
+    call: CallDescriptor,
+    *,
+    capacity: int = 0,
+    payload: npt.NDArray[Any] | None = None,
+    local_error: str | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """Exchange ``call`` with every rank; return the ``(size, 8)`` table or raise everywhere.
 
     ``local_error`` reports a problem only this rank saw (bad dtype, bad root): every rank
     then raises, so nobody waits in a data phase this rank will never enter.
+
+    Each rank's row travels in a slot with room for ``capacity`` more bytes, where up to
+    that much of ``payload`` rides along (a payload that does not fit travels as nothing).
+    The slots come back as a ``(size, capacity)`` byte matrix: a small allreduce reduces it
+    locally, so its check and its data cost one latency-bound exchange. Every check of a
+    communicator must use the same ``capacity``, so that ranks in different collectives
+    still exchange equal sizes and see the mismatch instead of hanging.
     """
-    table = comm.allgather_int64(call.row(status=1 if local_error else 0))
+    words = capacity // 8
+    slot = np.zeros(ROW + words, dtype=np.int64)
+    slot[:ROW] = call.row(status=1 if local_error else 0)
+    if payload is not None and 0 < payload.nbytes <= capacity:
+        slot[ROW:].view(np.uint8)[: payload.nbytes] = payload.reshape(-1).view(np.uint8)
+    gathered = comm.allgather_int64(slot)
+    table = np.ascontiguousarray(gathered[:, :ROW])
+    check_table(comm, call, table, local_error)
+    return table, gathered[:, ROW:].view(np.uint8)
+
+
+def check_table(
+    comm: Communicator, call: CallDescriptor, table: npt.NDArray[np.int64], local_error: str | None
+) -> None:
+    """Raise the same ``CollectiveMismatchError`` on every rank unless the rows agree."""
     columns = _STRICT if call.kind not in _RAGGED else _STRICT_RAGGED
     rows = table.tolist()
     consistent = all(row[c] == rows[0][c] for row in rows for c in columns)
     if consistent and not any(row[_STATUS] for row in rows):
-        return table
+        return
     text = call.describe() + (f" (error on this rank: {local_error})" if local_error else "")
     described = comm.allgather_object(text)
     lines = "\n".join(f"  rank {rank}: {desc}" for rank, desc in enumerate(described))

@@ -9,7 +9,7 @@ a thread. Phases, as "X" (complete) events:
 - ``MEMCPY_IN_FUSION_BUFFER`` / ``MEMCPY_OUT_FUSION_BUFFER``: packing a fused batch;
 - ``ALLREDUCE`` / ``ALLGATHER`` / ``BROADCAST`` / ...: the data phase.
 
-Other event sources join the same file: ``record_events(stats.chrome_trace(), origin=
+Other event sources join the same file: ``ops.record_events(stats.chrome_trace(), origin=
 stats.origin)`` adds tensor-swap events (``workbench.engine.swap.SwapStats``).
 """
 
@@ -145,16 +145,3 @@ def maybe_span(timeline: Timeline | None, name: str, phase: str, **args: Any) ->
         return
     with timeline.span(name, phase, **args):
         yield
-
-
-def record_events(
-    events: Iterable[dict[str, Any]], origin: float | None = None, thread: str | None = None
-) -> int:
-    """Add events to the running engine's timeline; returns how many (0 when it is off).
-
-    Tensor swapping: ``record_events(stats.chrome_trace(), stats.origin, "tensor swapping")``.
-    """
-    from workbench.engine import ops  # ops -> engine -> timeline: import when called
-
-    timeline = ops.current().timeline if ops.is_initialized() else None
-    return 0 if timeline is None else timeline.add_events(events, origin, thread)

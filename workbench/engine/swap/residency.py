@@ -257,6 +257,6 @@ class Residency(Generic[E]):
     def publish_events(self) -> None:
         """Put this session's swap-outs, swap-ins and waits on the engine's timeline
         (``WORKBENCH_TIMELINE``), next to the collectives, when one is being written."""
-        from workbench.engine.timeline import record_events
+        from workbench.engine import ops  # the engine's timeline, if one is running
 
-        record_events(self.stats.chrome_trace(), self.stats.origin, "tensor swapping")
+        ops.record_events(self.stats.chrome_trace(), self.stats.origin, "tensor swapping")

@@ -24,9 +24,10 @@ from typing import Any
 
 import torch
 
-from workbench.engine import background, ops
+from workbench.engine import ops
 from workbench.engine.errors import EngineError
 from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.requests import AllreduceOptions, Kind, Request
 from workbench.engine.torch.compression import Compression
 from workbench.engine.torch.mpi_ops import to_numpy, to_tensor
 from workbench.engine.torch.staging import Staged, stage_out, to_device
@@ -186,15 +187,8 @@ def _grouped_async(
 ) -> Any:
     """Queue one fused allreduce; ``ready`` (run on the engine thread first) waits until the
     arrays hold their values (a copy from the GPU still in flight)."""
-    engine = ops.current()
-    bf16 = dtype is torch.bfloat16
-
-    def call(resolved: str) -> list[Any]:
-        if ready is not None:
-            ready()
-        return engine.grouped_allreduce(arrays, op=op, name=resolved, bfloat16_bits=bf16)
-
-    return background.submit_call(engine, "grouped_allreduce", name, call)
+    options = AllreduceOptions(op, bfloat16_bits=dtype is torch.bfloat16)
+    return ops.submit(Request(Kind.GROUPED_ALLREDUCE, name, arrays, options, ready=ready))
 
 
 def _parameter_names(

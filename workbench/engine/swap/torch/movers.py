@@ -13,14 +13,12 @@ State changes happen inside the submitted jobs, so a finished future means a fin
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from workbench.engine.swap.residency import io_pool
-
-if TYPE_CHECKING:
-    from workbench.engine.swap.torch.session import SwapSession, _Entry
+from workbench.engine.swap.torch.entry import TorchEntry, TorchResidency
 
 
 def needs_move(tier: str, device: torch.device, nbytes: int) -> bool:
@@ -35,7 +33,7 @@ def _bytes_of(storage: torch.UntypedStorage) -> torch.Tensor:
     return torch.empty((0,), dtype=torch.uint8, device=storage.device).set_(storage)
 
 
-def _side_stream(session: SwapSession, device: torch.device) -> Any:
+def _side_stream(session: TorchResidency, device: torch.device) -> Any:
     index = device.index if device.index is not None else torch.cuda.current_device()
     stream = session.side_streams.get(index)
     if stream is None:
@@ -45,7 +43,7 @@ def _side_stream(session: SwapSession, device: torch.device) -> Any:
 
 
 # ----- swap out ---------------------------------------------------------------------------
-def swap_out(session: SwapSession, entry: _Entry) -> None:
+def swap_out(session: TorchResidency, entry: TorchEntry) -> None:
     assert entry.storage is not None
     started = time.perf_counter()
     if entry.device.type == "cpu":
@@ -71,7 +69,9 @@ def swap_out(session: SwapSession, entry: _Entry) -> None:
         )
 
 
-def _write_pinned_job(session: SwapSession, entry: _Entry, host: torch.Tensor, copied: Any) -> None:
+def _write_pinned_job(
+    session: TorchResidency, entry: TorchEntry, host: torch.Tensor, copied: Any
+) -> None:
     assert session.spill is not None
     copied.synchronize()
     try:
@@ -85,7 +85,7 @@ def _write_pinned_job(session: SwapSession, entry: _Entry, host: torch.Tensor, c
 
 
 # ----- swap in ----------------------------------------------------------------------------
-def swap_in(session: SwapSession, entry: _Entry) -> None:
+def swap_in(session: TorchResidency, entry: TorchEntry) -> None:
     """Start bringing ``entry`` back (caller holds the session lock)."""
     started = time.perf_counter()
     entry.state = "reading"
@@ -101,7 +101,7 @@ def swap_in(session: SwapSession, entry: _Entry) -> None:
         )
 
 
-def _read_pinned_job(session: SwapSession, entry: _Entry, started: float) -> None:
+def _read_pinned_job(session: TorchResidency, entry: TorchEntry, started: float) -> None:
     assert session.spill is not None
     assert entry.region is not None
     host = torch.empty((entry.nbytes,), dtype=torch.uint8, pin_memory=True)
@@ -112,7 +112,7 @@ def _read_pinned_job(session: SwapSession, entry: _Entry, started: float) -> Non
 
 
 def _copy_to_device(
-    session: SwapSession, entry: _Entry, host: torch.Tensor, started: float
+    session: TorchResidency, entry: TorchEntry, host: torch.Tensor, started: float
 ) -> None:
     stream = _side_stream(session, entry.device)
     with torch.cuda.stream(stream):
@@ -128,7 +128,7 @@ def _copy_to_device(
     session.stats.record("swap_in", started, entry.nbytes)
 
 
-def make_ready(session: SwapSession, entry: _Entry) -> None:
+def make_ready(session: TorchResidency, entry: TorchEntry) -> None:
     """Make the compute stream wait until ``entry``'s bytes are back on the device."""
     if entry.ready is None:
         return

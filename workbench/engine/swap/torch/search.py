@@ -8,6 +8,7 @@ import torch
 
 from workbench.engine.swap.policy import SwapPolicy
 from workbench.engine.swap.spill import leave_arena, spill_arena
+from workbench.engine.swap.torch.hooks import activations
 
 
 def _fits(
@@ -17,8 +18,6 @@ def _fits(
     budget_bytes: int,
     policy: SwapPolicy,
 ) -> bool:
-    from workbench.engine.swap.torch import activations
-
     x = make_batch(batch)
     model.zero_grad(set_to_none=True)
     try:

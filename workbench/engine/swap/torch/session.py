@@ -2,44 +2,23 @@
 
 One :class:`SwapSession` serves one forward pass (and the backward passes over its graph).
 Autograd holds what ``pack`` returns; a :class:`_Handle` describes one saved tensor (dtype,
-size, stride, offset) over a :class:`_Entry`, which owns the bytes of one storage. Several
+size, stride, offset) over a :class:`TorchEntry`, which owns the bytes of one storage. Several
 saved tensors over the same storage (views, a tensor saved by two ops) share an entry, so
 bytes move once and views stay views. When to move is decided by :class:`Residency`.
 """
 
 from __future__ import annotations
 
-import weakref
-from typing import Any
-
 import torch
 
 from workbench.engine.swap.policy import SwapPolicy
-from workbench.engine.swap.residency import FREED, READING, SWAPPED, WRITING, Entry, Residency
+from workbench.engine.swap.residency import FREED, READING, SWAPPED, WRITING
 from workbench.engine.swap.torch import movers
+from workbench.engine.swap.torch.entry import TorchEntry, TorchResidency
 
 
 class SavedTensorModifiedError(RuntimeError):
     """A tensor saved for backward was changed in place after it was saved."""
-
-
-class _Entry(Entry):
-    __slots__ = ("device", "handles", "host", "key", "modified", "origin", "ready", "storage",
-                 "tensor", "version")  # fmt: skip
-
-    def __init__(self, index: int, tensor: torch.Tensor) -> None:
-        storage = tensor.untyped_storage()
-        super().__init__(index, storage.nbytes())
-        self.key = (storage.data_ptr(), str(tensor.device))
-        self.tensor: torch.Tensor | None = tensor  # the first saved tensor, until moved out
-        self.origin = weakref.ref(tensor)  # alive => its storage (and address) is alive
-        self.storage: torch.UntypedStorage | None = storage
-        self.device = tensor.device
-        self.version = tensor._version
-        self.handles = 0
-        self.modified = False
-        self.host: torch.Tensor | None = None  # pinned copy (CUDA tiers)
-        self.ready: Any = None  # CUDA event: bytes are back on the device
 
 
 class _Handle:
@@ -47,7 +26,7 @@ class _Handle:
 
     __slots__ = ("dtype", "entry", "offset", "session", "size", "stride")
 
-    def __init__(self, session: SwapSession, entry: _Entry, t: torch.Tensor) -> None:
+    def __init__(self, session: SwapSession, entry: TorchEntry, t: torch.Tensor) -> None:
         self.session = session
         self.entry = entry
         self.dtype = t.dtype
@@ -70,15 +49,14 @@ class _Resident:
         self.version = t._version
 
 
-class SwapSession(Residency[_Entry]):
+class SwapSession(TorchResidency):
     """pack/unpack hooks plus the bookkeeping of one forward pass's saved activations."""
 
     def __init__(self, policy: SwapPolicy, exclude: set[int] | None = None) -> None:
         super().__init__(policy)
         self.exclude = exclude or set()
-        self.live: dict[tuple[int, str], _Entry] = {}  # storage address -> its entry
+        self.live: dict[tuple[int, str], TorchEntry] = {}  # storage address -> its entry
         self.forward_open = True
-        self.side_streams: dict[int, Any] = {}
 
     # ----- forward: pack -------------------------------------------------------------
     def pack(self, t: torch.Tensor) -> object:
@@ -90,7 +68,7 @@ class SwapSession(Residency[_Entry]):
         with self.lock:
             entry = self._same_bytes((storage.data_ptr(), str(t.device)), t)
             if entry is None:
-                entry = _Entry(len(self.entries), t)
+                entry = TorchEntry(len(self.entries), t)
                 self.live[entry.key] = entry
                 self.admit(entry)
             handle = _Handle(self, entry, t)
@@ -98,7 +76,7 @@ class SwapSession(Residency[_Entry]):
         self.apply_backpressure()
         return handle
 
-    def _same_bytes(self, key: tuple[int, str], t: torch.Tensor) -> _Entry | None:
+    def _same_bytes(self, key: tuple[int, str], t: torch.Tensor) -> TorchEntry | None:
         """The entry already holding ``t``'s storage at its current version, if any.
 
         Safe against address reuse: an entry matches only while its first tensor is alive.
@@ -114,10 +92,10 @@ class SwapSession(Residency[_Entry]):
             return None
         return entry
 
-    def movable(self, entry: _Entry) -> bool:
+    def movable(self, entry: TorchEntry) -> bool:
         return movers.needs_move(self.policy.tier, entry.device, entry.nbytes)
 
-    def swap_out(self, entry: _Entry) -> None:
+    def swap_out(self, entry: TorchEntry) -> None:
         assert entry.tensor is not None
         if entry.tensor._version != entry.version:
             entry.modified = True  # unpack raises; the stale bytes are not worth moving
@@ -127,7 +105,7 @@ class SwapSession(Residency[_Entry]):
         entry.state = WRITING
         movers.swap_out(self, entry)
 
-    def swap_in(self, entry: _Entry) -> None:
+    def swap_in(self, entry: TorchEntry) -> None:
         movers.swap_in(self, entry)
 
     # ----- backward: unpack ------------------------------------------------------------
@@ -160,7 +138,7 @@ class SwapSession(Residency[_Entry]):
         return out.set_(storage, packed.offset, packed.size, packed.stride)
 
     # ----- lifetime ----------------------------------------------------------------------
-    def release(self, entry: _Entry) -> None:
+    def release(self, entry: TorchEntry) -> None:
         """A saved tensor of ``entry`` was dropped by autograd (backward ran, graph freed)."""
         with self.lock:
             entry.handles -= 1
@@ -177,10 +155,10 @@ class SwapSession(Residency[_Entry]):
             # is (outside the lock: the move takes it to finish)
             self.wait(future, entry.nbytes)
 
-    def still_needed(self, entry: _Entry) -> bool:
+    def still_needed(self, entry: TorchEntry) -> bool:
         return entry.handles > 0
 
-    def _free(self, entry: _Entry) -> None:
+    def _free(self, entry: TorchEntry) -> None:
         self.drop(entry)
         entry.host = None
         entry.state = FREED
@@ -190,7 +168,7 @@ class SwapSession(Residency[_Entry]):
         if not self.forward_open and all(e.state == FREED for e in self.entries):
             self.close()
 
-    def drop(self, entry: _Entry) -> None:
+    def drop(self, entry: TorchEntry) -> None:
         """Let go of ``entry``'s in-memory bytes and take them off the resident count."""
         self.uncount(entry)
         entry.tensor = None
