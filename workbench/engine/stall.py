@@ -13,7 +13,8 @@ in a directory every local rank can read) and checks:
 - it has waited ``WORKBENCH_STALL_TIMEOUT`` seconds (default 0: never): abort likewise.
 
 The watchdog makes no MPI calls (the waiting thread holds the engine's lock), so it cannot
-raise into the blocked call: aborting the process is the way out. Peers on other hosts are seen only through the board or the launcher.
+raise into the blocked call: aborting the process is the way out. Peers on other hosts are
+seen only through the board or the launcher.
 
 Boards live in a directory private to the user (:func:`runtime_dir`: mode 0700, checked to
 be ours), their files are 0600, and the sweep of stale boards looks only there, never at
