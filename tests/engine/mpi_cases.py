@@ -126,7 +126,7 @@ def layout_cases(engine: Engine) -> None:
     run_case("layout/scaled", scaled)
 
 
-def byte_cases(engine: Engine) -> None:
+def byte_cases(engine: Engine, label: str = "bytes") -> None:
     for n in (0, 1, 1000, 65536, 100003):
         data = np.ones(n, dtype=np.float32)
 
@@ -137,7 +137,7 @@ def byte_cases(engine: Engine) -> None:
             got = engine.last_bytes_sent
             return abs(got - want) <= 2 * engine.size * data.itemsize, f"{got} vs {want}"
 
-        run_case(f"bytes/{n}", body)
+        run_case(f"{label}/{n}", body)
 
 
 def gather_cases(engine: Engine) -> None:
@@ -315,6 +315,7 @@ def main() -> None:
     allreduce_cases(small, "small", types=("float32", "int64", "float16"))
     ring_only = Engine(MPICommunicator(), topology="flat", carry_bytes=0)  # tiny rings too
     allreduce_cases(ring_only, "ring_only", types=("float32", "bfloat16"))
+    byte_cases(ring_only, "ring_only_bytes")
     unchecked = Engine(MPICommunicator(), topology="flat", check_calls=False)
     allreduce_cases(unchecked, "unchecked", types=("float32",))
     public_api_cases()

@@ -42,26 +42,40 @@ class DuplicateNameError(EngineError, ValueError):
 
 
 class Handle:
-    """The future of one async collective: ``poll()`` without blocking, ``wait()`` for it."""
+    """The future of one async collective: ``poll()`` without blocking, ``wait()`` for it.
 
-    def __init__(self, name: str, on_wait: Callable[[], None] | None = None) -> None:
+    Handles of one executor share its condition variable (creating an ``Event`` per
+    request cost more than the rest of queueing one).
+    """
+
+    __slots__ = ("_cond", "_done", "_error", "_on_wait", "_result", "bytes_sent", "name")
+
+    def __init__(
+        self,
+        name: str,
+        on_wait: Callable[[], None] | None = None,
+        cond: threading.Condition | None = None,
+    ) -> None:
         self.name = name
         self.bytes_sent = 0  # payload bytes of the collective that carried it (fused: batch)
         self._on_wait = on_wait  # tells the executor someone waits: stop collecting, go
-        self._done = threading.Event()
+        self._cond = cond if cond is not None else threading.Condition()
+        self._done = False
         self._result: Any = None
         self._error: BaseException | None = None
 
     def poll(self) -> bool:
         """True once the result (or error) is ready."""
-        return self._done.is_set()
+        return self._done
 
     def wait(self, timeout: float | None = None) -> Any:
         """The result; re-raises the collective's error; ``StallError`` after ``timeout`` s."""
-        if not self._done.is_set() and self._on_wait is not None:
-            self._on_wait()
-        if not self._done.wait(timeout):
-            raise StallError(f"collective {self.name!r} not done after {timeout}s")
+        if not self._done:
+            if self._on_wait is not None:
+                self._on_wait()
+            with self._cond:
+                if not self._cond.wait_for(lambda: self._done, timeout):
+                    raise StallError(f"collective {self.name!r} not done after {timeout}s")
         if self._error is not None:
             raise self._error
         return self._result
@@ -73,11 +87,15 @@ class Handle:
 
     def finish(self, result: Any, bytes_sent: int) -> None:
         self._result, self.bytes_sent = result, bytes_sent
-        self._done.set()
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
 
     def fail(self, error: BaseException) -> None:
         self._error = error
-        self._done.set()
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
 
 
 @dataclass
@@ -112,6 +130,7 @@ class AsyncExecutor:
         self.threshold = fusion_threshold_from_env() if threshold is None else threshold
         self._queue: deque[Queued] = deque()
         self._cond = threading.Condition()
+        self._finished = threading.Condition()  # what this executor's handles wait on
         self._submitted = 0
         self._completed = 0
         self._stopping = False
@@ -144,7 +163,7 @@ class AsyncExecutor:
                 )
             if explicit:
                 self._named.add(request.name)
-        entry = Queued(request, Handle(request.name, self.flush), request.nbytes)
+        entry = Queued(request, Handle(request.name, self.flush, self._finished), request.nbytes)
         return self._enqueue(entry)
 
     def run(self, request: Request) -> Any:
@@ -158,7 +177,8 @@ class AsyncExecutor:
         rank has joined; returns the rank that joined last (the same on every rank)."""
         if threading.current_thread() is self._thread:
             raise EngineError("join() cannot be called from the engine's own thread")
-        return int(self._enqueue(Queued(None, Handle("join", self.flush))).wait())
+        marker = Queued(None, Handle("join", self.flush, self._finished))
+        return int(self._enqueue(marker).wait())
 
     def _enqueue(self, entry: Queued) -> Handle:
         if self.engine.timeline is not None:

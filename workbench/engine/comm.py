@@ -104,6 +104,12 @@ class Communicator(ABC):
     def allgather_int64(self, values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Every rank's fixed-length int64 vector, stacked as ``(size, len(values))``."""
 
+    def allgather_int64_into(
+        self, values: npt.NDArray[np.int64], out: npt.NDArray[np.int64]
+    ) -> None:
+        """``allgather_int64`` into ``out`` (``(size, len(values))``, contiguous)."""
+        out[...] = self.allgather_int64(values)
+
     @abstractmethod
     def allgather_object(self, obj: object) -> list[Any]:
         """Every rank's picklable object, by rank (slow path: errors, setup)."""
@@ -315,6 +321,11 @@ class MPICommunicator(Communicator):
         out = np.empty((self.size, mine.size), dtype=np.int64)
         self._comm.Allgather(mine, out)
         return out
+
+    def allgather_int64_into(
+        self, values: npt.NDArray[np.int64], out: npt.NDArray[np.int64]
+    ) -> None:
+        self._comm.Allgather(values, out)
 
     def allgather_object(self, obj: object) -> list[Any]:
         return list(self._comm.allgather(obj))

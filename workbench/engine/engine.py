@@ -17,8 +17,7 @@ import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,9 +28,9 @@ from workbench.engine.comm import Communicator, MPICommunicator
 from workbench.engine.errors import CollectiveMismatchError, EngineError
 from workbench.engine.fusion import FusionBuffer, tensor_group
 from workbench.engine.negotiation import (
+    CallCheck,
     CallDescriptor,
     CollectiveKind,
-    agree,
     checks_enabled_by_env,
     first_dims,
 )
@@ -50,12 +49,12 @@ DEFAULT_CARRY_BYTES = 4096  # a checked allreduce up to this size rides in its c
 MAX_CARRIED_TOTAL = 32 << 10  # ... with all ranks' slots together kept latency-bound
 
 
-@dataclass
-class Agreed:
-    """What the call check gave: the table, and every rank's payload if it rode along."""
+class Agreed(NamedTuple):
+    """What the call check gave: the table, and every rank's payload if it rode along
+    (views of the check's buffers: use them inside the collective)."""
 
     table: npt.NDArray[np.int64] | None = None
-    carried: npt.NDArray[np.uint8] | None = None  # (size, capacity) bytes
+    carried: list[npt.NDArray[Any]] | None = None  # each rank's payload, by rank
 
 
 class Engine:
@@ -87,10 +86,10 @@ class Engine:
         self.small_allreduce_bytes = small_allreduce_bytes
         # checked allreduces up to this size travel inside the check (one exchange, no
         # data phase); smaller in big worlds, so all ranks' slots stay latency-bound
-        capacity = min(
-            int(os.environ.get(CARRY_ENV, DEFAULT_CARRY_BYTES)), MAX_CARRIED_TOTAL // self.size
-        )
-        self.carry_bytes = max(capacity // 8 * 8, 0)
+        if carry_bytes is None:
+            carry_bytes = int(os.environ.get(CARRY_ENV, DEFAULT_CARRY_BYTES))
+        self.carry_bytes = max(min(carry_bytes, MAX_CARRIED_TOTAL // self.size) // 8 * 8, 0)
+        self._check = CallCheck(self.comm, self.carry_bytes)
         # payload bytes this rank sent in the latest collective (by our algorithms; small
         # allreduces handed to MPI are not counted)
         self.last_bytes_sent = 0
@@ -134,10 +133,11 @@ class Engine:
         self._calls_named = max(self._calls_named, count)
 
     def reducer(self, op: ReduceOp, etype: ElementType) -> Reducer:
-        key = (op, etype)
-        if key not in self._reducers:
-            self._reducers[key] = Reducer(op, etype)
-        return self._reducers[key]
+        try:
+            return self._reducers[op, etype]
+        except KeyError:
+            reducer = self._reducers[op, etype] = Reducer(op, etype)
+            return reducer
 
     def mark_failed(self, error: BaseException) -> None:
         """Refuse further collectives: after ``error`` the ranks may be out of step."""
@@ -151,7 +151,6 @@ class Engine:
                 "restart the job"
             ) from self._failure
 
-    @contextmanager
     def collective(
         self,
         call: CallDescriptor,
@@ -159,45 +158,22 @@ class Engine:
         *,
         need_table: bool = False,
         carry: npt.NDArray[Any] | None = None,
-    ) -> Iterator[Agreed]:
-        """Run one collective: agree on ``call``, yield what was agreed, account bytes.
+    ) -> _Collective:
+        """``with engine.collective(...) as agreed``: agree on ``call`` (raising a mismatch
+        everywhere), then run the block as the data phase; bytes are accounted, and an error
+        in the data phase marks the engine failed (ranks may be out of step after it).
 
-        ``carry``: a payload that may ride in the check (see ``agree_carrying``); only
+        ``carry``: a payload that may ride in the check (see ``negotiation.agree``); only
         allreduces pass one, and only when checks are on.
         """
-        self.raise_if_failed()
-        with self.lock, self.watching(call):
-            before = self.bytes_sent()
-            agreed = Agreed()
-            if self.check_calls or need_table:
-                with maybe_span(self.timeline, call.name, "NEGOTIATE"):
-                    agreed = self.agree(call, error, carry)
-            elif error:
-                raise EngineError(
-                    f"{call.describe()}: {error} (call checks are off, "
-                    "WORKBENCH_CHECK_CALLS=0, so the other ranks are not told and may wait)"
-                )
-            try:
-                with maybe_span(self.timeline, call.name, call.kind.name):
-                    yield agreed
-            except CollectiveMismatchError:
-                raise
-            except BaseException as exc:
-                self.mark_failed(exc)
-                raise
-            finally:
-                self.last_bytes_sent = self.bytes_sent() - before
+        return _Collective(self, call, error, need_table, carry)
 
     def agree(
         self, call: CallDescriptor, error: str | None = None, carry: npt.NDArray[Any] | None = None
     ) -> Agreed:
         """The call check on this engine's communicator (every check here has one slot
         size; see ``negotiation.agree``); ``carry`` rides along when it fits."""
-        table, carried = agree(
-            self.comm, call, capacity=self.carry_bytes, payload=carry, local_error=error
-        )
-        fits = carry is not None and carry.nbytes <= self.carry_bytes
-        return Agreed(table, carried if fits else None)
+        return Agreed(*self._check.agree(call, error, carry))
 
     @contextmanager
     def watching(self, what: Any, *, patient: bool = False) -> Iterator[None]:
@@ -264,20 +240,23 @@ class Engine:
         self,
         flat: FlatInput,
         options: AllreduceOptions,
-        carried: npt.NDArray[np.uint8],
+        carried: list[npt.NDArray[Any]],
         target: npt.NDArray[Any] | None,
     ) -> npt.NDArray[Any]:
         """Reduce every rank's payload from the check's slots, in rank order (so every rank
         computes the same bits)."""
         assert flat.etype is not None
-        payload = flat.payload
         reducer = self.reducer(options.op, flat.etype)
-        dst = np.empty_like(payload) if target is None else target
-        rows = [carried[r, : payload.nbytes].view(payload.dtype) for r in range(self.size)]
-        for row in rows:
-            reducer.scale(row, options.prescale_factor)
-        np.copyto(dst, rows[0])
-        for row in rows[1:]:
+        dst = np.empty_like(flat.payload) if target is None else target
+        rows = carried
+        if options.prescale_factor != 1.0:
+            for row in rows:
+                reducer.scale(row, options.prescale_factor)
+        if len(rows) == 1:
+            np.copyto(dst, rows[0])
+        else:
+            reducer.reduce_into(dst, rows[0], rows[1])
+        for row in rows[2:]:
             reducer.reduce_into(dst, dst, row)
         if options.op is ReduceOp.AVERAGE:
             reducer.average(dst, self.size)
@@ -470,3 +449,65 @@ class Engine:
     def barrier(self, *, name: str | None = None) -> None:
         with self.collective(CallDescriptor(K.BARRIER, self.auto_name("barrier", name)), None):
             self.comm.barrier()
+
+
+class _Collective:
+    """The context of one collective (a class, not a generator: it runs on every call)."""
+
+    __slots__ = ("before", "call", "carry", "engine", "error", "need_table", "span")
+
+    def __init__(
+        self,
+        engine: Engine,
+        call: CallDescriptor,
+        error: str | None,
+        need_table: bool,
+        carry: npt.NDArray[Any] | None,
+    ) -> None:
+        self.engine, self.call, self.error = engine, call, error
+        self.need_table, self.carry = need_table, carry
+        self.before = 0
+        self.span: Any = None
+
+    def __enter__(self) -> Agreed:
+        engine, call = self.engine, self.call
+        engine.raise_if_failed()
+        engine.lock.acquire()
+        engine.watchdog.enter(call)
+        try:
+            self.before = engine.bytes_sent()
+            agreed = _UNCHECKED
+            timeline = engine.timeline
+            if (engine.check_calls or self.need_table) and timeline is None:
+                agreed = engine.agree(call, self.error, self.carry)
+            elif engine.check_calls or self.need_table:
+                with maybe_span(timeline, call.name, "NEGOTIATE"):
+                    agreed = engine.agree(call, self.error, self.carry)
+            elif self.error:
+                raise EngineError(
+                    f"{call.describe()}: {self.error} (call checks are off, "
+                    "WORKBENCH_CHECK_CALLS=0, so the other ranks are not told and may wait)"
+                )
+            if engine.timeline is not None:
+                self.span = engine.timeline.span(call.name, call.kind.name)
+                self.span.__enter__()
+        except BaseException:
+            engine.watchdog.leave()
+            engine.lock.release()
+            raise
+        return agreed
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        engine = self.engine
+        try:
+            if self.span is not None:
+                self.span.__exit__(kind, exc, tb)
+            if exc is not None and not isinstance(exc, CollectiveMismatchError):
+                engine.mark_failed(exc)
+            engine.last_bytes_sent = engine.bytes_sent() - self.before
+        finally:
+            engine.watchdog.leave()
+            engine.lock.release()
+
+
+_UNCHECKED = Agreed()

@@ -18,9 +18,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -45,8 +44,6 @@ class CollectiveKind(enum.IntEnum):
 
 # kinds whose first dimension may differ between ranks
 _RAGGED = {CollectiveKind.ALLGATHER, CollectiveKind.ALLTOALL, CollectiveKind.NEGOTIATE}
-_STRICT_RAGGED = (_KIND, _NAME, _ETYPE, _OP, _ROOT, _SHAPE)
-_STRICT = (*_STRICT_RAGGED, _FIRST_DIM)
 
 
 def checks_enabled_by_env() -> bool:
@@ -60,9 +57,12 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
-@dataclass(frozen=True)
-class CallDescriptor:
-    """What one rank is about to do; every field but the first dimension must agree."""
+class CallDescriptor(NamedTuple):
+    """What one rank is about to do; every field but the first dimension must agree.
+
+    A named tuple: built on every call, and its row is cached by value (a training loop
+    repeats the same calls), so the check costs little Python.
+    """
 
     kind: CollectiveKind
     name: str
@@ -76,24 +76,9 @@ class CallDescriptor:
     placement: int = -1  # in-place allreduce inside a shared block: its byte offset
 
     def row(self, status: int = 0) -> npt.NDArray[np.int64]:
-        first = self.shape[0] if self.shape else 1
-        tail = (
-            f"{len(self.shape)}:{self.shape[1:]}:{self.scale}:{self.splits}:"
-            f"{self.members}:{self.placement}"
-        )
-        return np.array(
-            [
-                int(self.kind),
-                stable_hash(self.name),
-                stable_hash(self.etype),
-                stable_hash(self.op),
-                self.root,
-                stable_hash(tail),
-                first,
-                status,
-            ],
-            dtype=np.int64,
-        )
+        row = np.array(_row_values(self), dtype=np.int64)
+        row[_STATUS] = status
+        return row
 
     def describe(self) -> str:
         dims = ", ".join(str(d) for d in self.shape)
@@ -113,45 +98,91 @@ class CallDescriptor:
         return text
 
 
-def agree(
-    comm: Communicator,
-    call: CallDescriptor,
-    *,
-    capacity: int = 0,
-    payload: npt.NDArray[Any] | None = None,
-    local_error: str | None = None,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-    """Exchange ``call`` with every rank; return the ``(size, 8)`` table or raise everywhere.
+@lru_cache(maxsize=4096)
+def _row_values(call: CallDescriptor) -> tuple[int, ...]:
+    first = call.shape[0] if call.shape else 1
+    tail = (
+        f"{len(call.shape)}:{call.shape[1:]}:{call.scale}:{call.splits}:"
+        f"{call.members}:{call.placement}"
+    )
+    return (
+        int(call.kind),
+        stable_hash(call.name),
+        stable_hash(call.etype),
+        stable_hash(call.op),
+        call.root,
+        stable_hash(tail),
+        first,
+        0,
+    )
 
-    ``local_error`` reports a problem only this rank saw (bad dtype, bad root): every rank
-    then raises, so nobody waits in a data phase this rank will never enter.
+
+class CallCheck:
+    """The call check of one communicator, with its exchange buffers (reused: the check
+    runs on every collective, under the engine's lock).
 
     Each rank's row travels in a slot with room for ``capacity`` more bytes, where up to
-    that much of ``payload`` rides along (a payload that does not fit travels as nothing).
-    The slots come back as a ``(size, capacity)`` byte matrix: a small allreduce reduces it
-    locally, so its check and its data cost one latency-bound exchange. Every check of a
-    communicator must use the same ``capacity``, so that ranks in different collectives
-    still exchange equal sizes and see the mismatch instead of hanging.
+    that much of a payload rides along (a payload that does not fit travels as nothing).
+    The slots come back as one byte row per rank: a small allreduce reduces them locally,
+    so its check and its data cost one latency-bound exchange. Every check of a
+    communicator uses the same slot, so ranks in different collectives still exchange equal
+    sizes and see the mismatch instead of hanging.
     """
-    words = capacity // 8
-    slot = np.zeros(ROW + words, dtype=np.int64)
-    slot[:ROW] = call.row(status=1 if local_error else 0)
-    if payload is not None and 0 < payload.nbytes <= capacity:
-        slot[ROW:].view(np.uint8)[: payload.nbytes] = payload.reshape(-1).view(np.uint8)
-    gathered = comm.allgather_int64(slot)
-    table = np.ascontiguousarray(gathered[:, :ROW])
-    check_table(comm, call, table, local_error)
-    return table, gathered[:, ROW:].view(np.uint8)
+
+    def __init__(self, comm: Communicator, capacity: int) -> None:
+        self.comm = comm
+        self.capacity = capacity // 8 * 8
+        self._slot = np.zeros(ROW + self.capacity // 8, dtype=np.int64)
+        self._slot_bytes = self._slot[ROW:].view(np.uint8)
+        self._gathered = np.zeros((comm.size, self._slot.size), dtype=np.int64)
+        self._table = self._gathered[:, :ROW]
+        self._carried = self._gathered[:, ROW:].view(np.uint8)
+        self._rows: dict[tuple[np.dtype[Any], int], list[npt.NDArray[Any]]] = {}
+
+    def agree(
+        self,
+        call: CallDescriptor,
+        local_error: str | None = None,
+        payload: npt.NDArray[Any] | None = None,
+    ) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[Any]] | None]:
+        """Exchange ``call``; the ``(size, 8)`` table, and every rank's ``payload`` (a 1-d
+        contiguous array) when it fits, or raise the same error on every rank.
+
+        ``local_error`` reports a problem only this rank saw (bad dtype, bad root): every
+        rank then raises, so nobody waits in a data phase this rank will never enter. Both
+        results are views of this check's buffers, valid until its next exchange.
+        """
+        slot = self._slot
+        slot[:ROW] = _row_values(call)
+        if local_error:
+            slot[_STATUS] = 1
+        fits = payload is not None and payload.nbytes <= self.capacity
+        if fits and payload is not None and payload.nbytes:
+            self._slot_bytes[: payload.nbytes] = payload.view(np.uint8)
+        self.comm.allgather_int64_into(slot, self._gathered)
+        check_table(self.comm, call, self._table, local_error)
+        if not fits or payload is None:
+            return self._table, None
+        return self._table, self._carried_rows(payload.dtype, payload.nbytes)
+
+    def _carried_rows(self, dtype: np.dtype[Any], nbytes: int) -> list[npt.NDArray[Any]]:
+        key = (dtype, nbytes)
+        rows = self._rows.get(key)
+        if rows is None:
+            if len(self._rows) >= 256:
+                self._rows.clear()
+            rows = self._rows[key] = [row[:nbytes].view(dtype) for row in self._carried]
+        return rows
 
 
 def check_table(
     comm: Communicator, call: CallDescriptor, table: npt.NDArray[np.int64], local_error: str | None
 ) -> None:
     """Raise the same ``CollectiveMismatchError`` on every rank unless the rows agree."""
-    columns = _STRICT if call.kind not in _RAGGED else _STRICT_RAGGED
+    agreeing = _FIRST_DIM + 1 if call.kind not in _RAGGED else _FIRST_DIM  # leading columns
     rows = table.tolist()
-    consistent = all(row[c] == rows[0][c] for row in rows for c in columns)
-    if consistent and not any(row[_STATUS] for row in rows):
+    first = rows[0][:agreeing]
+    if all(row[:agreeing] == first and not row[_STATUS] for row in rows):
         return
     text = call.describe() + (f" (error on this rank: {local_error})" if local_error else "")
     described = comm.allgather_object(text)

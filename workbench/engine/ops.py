@@ -32,7 +32,7 @@ from workbench.engine.process_sets import (
     release_member,
 )
 from workbench.engine.reduce_ops import ReduceOp
-from workbench.engine.requests import AllreduceOptions, Kind, Request
+from workbench.engine.requests import Kind, Request, allreduce_options
 
 _engine: Engine | None = None
 _control: Communicator | None = None  # only process-set management talks on it
@@ -209,7 +209,7 @@ def allreduce(
     bfloat16_bits: bool = False,
     process_set: ProcessSet | None = None,
 ) -> Any:
-    options = AllreduceOptions(ReduceOp.parse(op), prescale_factor, postscale_factor, bfloat16_bits)
+    options = allreduce_options(op, prescale_factor, postscale_factor, bfloat16_bits)
     return _member(process_set).drained().allreduce(array, options, name=name, out=out)
 
 
@@ -225,7 +225,7 @@ def allreduce_async(
 ) -> Handle:
     """Queue an allreduce; compatible queued allreduces are fused. Keep ``array`` unchanged
     until the handle is done."""
-    options = AllreduceOptions(ReduceOp.parse(op), prescale_factor, postscale_factor, bfloat16_bits)
+    options = allreduce_options(op, prescale_factor, postscale_factor, bfloat16_bits)
     return submit(Request(Kind.ALLREDUCE, name, [array], options), process_set)
 
 
@@ -239,7 +239,7 @@ def grouped_allreduce(
     bfloat16_bits: bool = False,
     process_set: ProcessSet | None = None,
 ) -> list[Any]:
-    options = AllreduceOptions(ReduceOp.parse(op), prescale_factor, postscale_factor, bfloat16_bits)
+    options = allreduce_options(op, prescale_factor, postscale_factor, bfloat16_bits)
     return _member(process_set).drained().grouped_allreduce(arrays, options, name=name)
 
 
@@ -253,7 +253,7 @@ def grouped_allreduce_async(
     bfloat16_bits: bool = False,
     process_set: ProcessSet | None = None,
 ) -> Handle:
-    options = AllreduceOptions(ReduceOp.parse(op), prescale_factor, postscale_factor, bfloat16_bits)
+    options = allreduce_options(op, prescale_factor, postscale_factor, bfloat16_bits)
     return submit(Request(Kind.GROUPED_ALLREDUCE, name, list(arrays), options), process_set)
 
 
@@ -301,7 +301,7 @@ def reducescatter(
     postscale_factor: float = 1.0,
     process_set: ProcessSet | None = None,
 ) -> Any:
-    options = AllreduceOptions(ReduceOp.parse(op), prescale_factor, postscale_factor)
+    options = allreduce_options(op, prescale_factor, postscale_factor)
     engine = _member(process_set).drained()
     return engine.reducescatter(array, options, splits=splits, name=name)
 
@@ -316,7 +316,7 @@ def reducescatter_async(
     postscale_factor: float = 1.0,
     process_set: ProcessSet | None = None,
 ) -> Handle:
-    options = AllreduceOptions(ReduceOp.parse(op), prescale_factor, postscale_factor)
+    options = allreduce_options(op, prescale_factor, postscale_factor)
     request = Request(Kind.REDUCESCATTER, name, [array], options, splits=splits)
     return submit(request, process_set)
 

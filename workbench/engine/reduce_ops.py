@@ -50,7 +50,7 @@ _UFUNCS: dict[ReduceOp, np.ufunc] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one instance per type: identity compares, hashes fast
 class ElementType:
     """How an element travels (``payload``) and is computed on."""
 

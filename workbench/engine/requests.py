@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,18 @@ class AllreduceOptions:
 
 
 SUM = AllreduceOptions()
+
+
+@lru_cache(maxsize=1024)
+def allreduce_options(
+    op: ReduceOp | str = ReduceOp.SUM,
+    prescale_factor: float = 1.0,
+    postscale_factor: float = 1.0,
+    bfloat16_bits: bool = False,
+) -> AllreduceOptions:
+    """The options for these arguments (one shared instance each: built once per training
+    loop, not once per call)."""
+    return AllreduceOptions(ReduceOp.parse(op), prescale_factor, postscale_factor, bfloat16_bits)
 
 
 @dataclass
