@@ -2,7 +2,9 @@
 
 Library code opens a :func:`bar`; in a terminal it is a tqdm bar, and inside a
 background operation of the server (see :func:`reporting_to`) every update also lands
-in that operation's ``progress`` record, which the UI polls.
+in that operation's ``progress`` record, which the UI polls. A notebook magic reports to a
+sink that redraws one output line and turns the tqdm bar off (``terminal=False``): a stderr
+bar in a cell is saved as one line per update.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from typing import Any
 
 Sink = Callable[[str, int, int | None], None]  # (description, done, total)
 _sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("workbench_progress")
+_terminal: contextvars.ContextVar[bool] = contextvars.ContextVar("workbench_tqdm", default=True)
 
 
 @contextmanager
-def reporting_to(sink: Sink) -> Iterator[None]:
-    """Send the progress of bars opened in this context (this thread) to ``sink``."""
-    token = _sink.set(sink)
+def reporting_to(sink: Sink, terminal: bool = True) -> Iterator[None]:
+    """Send the progress of bars opened in this context (this thread) to ``sink``; with
+    ``terminal=False`` the sink is the only display (no tqdm bar on stderr)."""
+    token, shown = _sink.set(sink), _terminal.set(terminal)
     try:
         yield
     finally:
+        _terminal.reset(shown)
         _sink.reset(token)
 
 
@@ -35,7 +40,8 @@ class Bar:
 
         self.desc, self.total, self.done = desc, total, 0
         self.sink = _sink.get(None)
-        self.tqdm: Any = tqdm(total=total, desc=desc, unit=unit, disable=not show, file=sys.stderr)
+        hidden = not show or not _terminal.get()
+        self.tqdm: Any = tqdm(total=total, desc=desc, unit=unit, disable=hidden, file=sys.stderr)
         self._report()
 
     def _report(self) -> None:

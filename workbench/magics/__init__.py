@@ -15,7 +15,9 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from workbench.errors import WorkbenchError
+from workbench.magics.cell_progress import CellProgress
 from workbench.magics.commands import ArgumentError, parser
+from workbench.progress import reporting_to
 
 
 class MagicError(Exception):
@@ -51,7 +53,8 @@ class WorkbenchMagics(Magics):
                 else f"%%wb {args.command} takes no cell body: use the line magic %wb"
             )
         try:
-            return args.run(args, cell=cell, namespace=self.shell.user_ns if self.shell else {})
+            with reporting_to(CellProgress(), terminal=False):  # a line per bar, redrawn
+                return args.run(args, cell=cell, namespace=self.shell.user_ns if self.shell else {})
         except ArgumentError as exc:
             raise MagicError(str(exc)) from None
         except WorkbenchError as exc:

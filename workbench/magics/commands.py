@@ -79,17 +79,19 @@ def _data(text: str) -> dict[str, Any]:
 
 
 def _select(args: argparse.Namespace, **_: Any) -> dict[str, Any]:
-    from workbench.selection.jobs import select_with_jobs
+    import optuna
+
+    from workbench.selection.jobs import run_study
     from workbench.selection.spec import load_selection_spec
 
     path = Path(args.spec).expanduser().resolve()
     spec = load_selection_spec(path, args.trials)
-    result, best_run = select_with_jobs(spec, path.parent)
-    return {
-        "best_value": result.best_value, "best_params": result.best_params,
-        "best_trial": result.best_trial, "best_run_id": best_run,
-        "completed": result.completed, "pruned": result.pruned, "failed": result.failed,
-    }  # fmt: skip
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trials line says how far it is
+    try:
+        return run_study(spec, path.parent)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def _jobs(args: argparse.Namespace, **_: Any) -> Any:

@@ -143,10 +143,22 @@ class Job:
                 return
             time.sleep(POLL_S)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def summary(self) -> str:
+        """One line: name, id, ranks, state and the latest test/train metrics."""
+        record = self.record
+        metrics = self.metrics()
+        shown = [f"{k} {metrics[k]:.4g}" for k in ("test_accuracy", "train_loss") if k in metrics]
+        parts = [f"{record.name} ({record.id})", f"{record.ranks} ranks", str(record.state)]
+        if record.reason:
+            parts.append(record.reason)
+        return " · ".join(parts + shown)
 
-        display(self.view)  # type: ignore[no-untyped-call]
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget, with :meth:`summary` as the text a static copy of the notebook
+        (HTML, GitHub, a kernel without widgets) shows instead of ``VBox(...)``."""
+        show = getattr(self.view, "_repr_mimebundle_", None)  # None once the widget is closed
+        bundle: dict[str, Any] = show(**kwargs) if callable(show) else {}
+        return {**bundle, "text/plain": self.summary()}
 
     def __repr__(self) -> str:
         record = self.record

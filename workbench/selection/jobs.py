@@ -146,8 +146,9 @@ def select_with_jobs(
 
 
 def run_study(spec: SelectionSpec, working_dir: Path, root: Path | None = None) -> dict[str, Any]:
-    """:func:`select_with_jobs` as a background operation of the server runs it: progress
-    (finished trials of ``spec.trials``) goes to the operation, the result comes back as JSON."""
+    """:func:`select_with_jobs` as the server's background operation and ``%wb select`` run
+    it: progress (finished trials of ``spec.trials``) goes to the current progress sink (the
+    operation, the cell's line), the result comes back as JSON."""
     with bar(spec.trials, f"study {spec.name}", show=False, unit="trial") as trials:
         result, best_run = select_with_jobs(
             spec,

@@ -29,18 +29,28 @@ def register_run_model(run_id: str, name: str, settings: Settings | None = None)
         raise InvalidInput("name: a registered model name is required")
     client = tracking_client(settings)
     try:
-        client.get_run(run_id)
+        run = client.get_run(run_id)
     except MlflowException as exc:
         raise NotFound(f"run {run_id} does not exist") from exc
     existed = bool(client.search_registered_models(f"name = '{_quoted(name)}'"))
     with fluent_tracking_uri(settings.mlflow_tracking_uri):
         try:
-            version = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT}", name)
+            version = mlflow.register_model(_model_uri(client, run), name)
         except MlflowException as exc:
             if not existed:  # register_model made the name before it looked for the model
                 client.delete_registered_model(name)
             raise NotFound(f"run {run_id} has no model to register: {exc.message}") from exc
     return model_version(client.get_model_version(name, version.version))
+
+
+def _model_uri(client: MlflowClient, run: Any) -> str:
+    """The run's logged model by id (MLflow 3 keeps models apart from the run's artifacts, and
+    warns when a ``runs:/`` URI has to be resolved to one); ``runs:/`` for an older run."""
+    outputs = run.outputs.model_outputs if run.outputs else []
+    for output in outputs:
+        if client.get_logged_model(output.model_id).name == MODEL_ARTIFACT:
+            return f"models:/{output.model_id}"
+    return f"runs:/{run.info.run_id}/{MODEL_ARTIFACT}"
 
 
 def registered_models(client: MlflowClient) -> list[dict[str, Any]]:
