@@ -38,4 +38,5 @@ class CellProgress:
         from IPython.display import Pretty
 
         count = f"{done}/{total}" if total is not None else ""
-        return Pretty(f"{desc}: {count}{' · ' if count else ''}{seconds:.0f} s")
+        text = f"{desc}: {count}{' · ' if count else ''}{seconds:.0f} s"
+        return Pretty(text)  # type: ignore[no-untyped-call]
