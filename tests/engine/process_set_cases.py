@@ -110,7 +110,8 @@ def main() -> None:
         handle = wb.allreduce_async(np.ones(shape), name="bad", process_set=high)
         ok, detail = raises(wb.CollectiveMismatchError, lambda: wb.synchronize(handle, 30))
         after = wb.allreduce(np.ones(2), process_set=high)  # the set still works
-        return ok and "rank 1" in str(detail) and float(after[0]) == 2, detail
+        named = "rank 1: allreduce 'bad' float64[3]" in str(detail) and "rank 2:" in str(detail)
+        return ok and named and float(after[0]) == 2, detail
 
     run_case("mismatch_in_set", mismatch_reaches_every_member)
 

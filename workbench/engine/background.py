@@ -98,6 +98,19 @@ class Handle:
             self._cond.notify_all()
 
 
+def finish_all(handles: list[Handle], results: list[Any], bytes_sent: int) -> None:
+    """Finish many handles of one condition with one wake-up (a fused batch)."""
+    if not handles:
+        return
+    for handle, result in zip(handles, results, strict=True):
+        handle._result, handle.bytes_sent = result, bytes_sent
+    cond = handles[0]._cond
+    with cond:
+        for handle in handles:
+            handle._done = True
+        cond.notify_all()
+
+
 @dataclass
 class Queued:
     """A request in the queue with its handle (``request`` None: ``join()``'s marker)."""
@@ -310,7 +323,9 @@ class AsyncExecutor:
         entries = []
         for stand_in in stand_ins:
             request = stand_in.request()
-            entries.append(Queued(request, Handle(stand_in.name), request.nbytes))
+            entries.append(
+                Queued(request, Handle(stand_in.name, cond=self._finished), request.nbytes)
+            )
         self.execute(entries, counted=False)
         for entry in entries:
             error = entry.handle.error
@@ -346,8 +361,8 @@ class AsyncExecutor:
             try:
                 results = self._run_group([e.request for e in entries if e.request])
                 self._release_names(entries)
-                for entry, result in zip(entries, results, strict=True):
-                    entry.handle.finish(result, self.engine.last_bytes_sent)
+                handles = [entry.handle for entry in entries]
+                finish_all(handles, results, self.engine.last_bytes_sent)
             except BaseException as exc:
                 self._release_names(entries)
                 for entry in entries:

@@ -69,6 +69,7 @@ class Engine:
         small_allreduce_bytes: int | None = None,
         carry_bytes: int | None = None,
         timeline: Timeline | None = None,
+        world_ranks: Sequence[int] | None = None,
     ) -> None:
         self.comm = comm if comm is not None else MPICommunicator()
         self.rank, self.size = self.comm.rank, self.comm.size
@@ -89,7 +90,9 @@ class Engine:
         if carry_bytes is None:
             carry_bytes = int(os.environ.get(CARRY_ENV, DEFAULT_CARRY_BYTES))
         self.carry_bytes = max(min(carry_bytes, MAX_CARRIED_TOTAL // self.size) // 8 * 8, 0)
-        self._check = CallCheck(self.comm, self.carry_bytes)
+        # a process set's engine names its ranks by their world rank in errors
+        labels = None if world_ranks is None else [f"rank {r}" for r in world_ranks]
+        self._check = CallCheck(self.comm, self.carry_bytes, labels)
         # payload bytes this rank sent in the latest collective (by our algorithms; small
         # allreduces handed to MPI are not counted)
         self.last_bytes_sent = 0

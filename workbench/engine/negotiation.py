@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -129,8 +130,14 @@ class CallCheck:
     sizes and see the mismatch instead of hanging.
     """
 
-    def __init__(self, comm: Communicator, capacity: int) -> None:
+    def __init__(
+        self, comm: Communicator, capacity: int, labels: Sequence[str] | None = None
+    ) -> None:
         self.comm = comm
+        # how errors name each rank (a process set's ranks by their world rank)
+        self.labels = (
+            list(labels) if labels is not None else [f"rank {r}" for r in range(comm.size)]
+        )
         self.capacity = capacity // 8 * 8
         self._slot = np.zeros(ROW + self.capacity // 8, dtype=np.int64)
         self._slot_bytes = self._slot[ROW:].view(np.uint8)
@@ -160,7 +167,7 @@ class CallCheck:
         if fits and payload is not None and payload.nbytes:
             self._slot_bytes[: payload.nbytes] = payload.view(np.uint8)
         self.comm.allgather_int64_into(slot, self._gathered)
-        check_table(self.comm, call, self._table, local_error)
+        check_table(self.comm, call, self._table, local_error, self.labels)
         if not fits or payload is None:
             return self._table, None
         return self._table, self._carried_rows(payload.dtype, payload.nbytes)
@@ -176,7 +183,11 @@ class CallCheck:
 
 
 def check_table(
-    comm: Communicator, call: CallDescriptor, table: npt.NDArray[np.int64], local_error: str | None
+    comm: Communicator,
+    call: CallDescriptor,
+    table: npt.NDArray[np.int64],
+    local_error: str | None,
+    labels: Sequence[str],
 ) -> None:
     """Raise the same ``CollectiveMismatchError`` on every rank unless the rows agree."""
     agreeing = _FIRST_DIM + 1 if call.kind not in _RAGGED else _FIRST_DIM  # leading columns
@@ -186,7 +197,7 @@ def check_table(
         return
     text = call.describe() + (f" (error on this rank: {local_error})" if local_error else "")
     described = comm.allgather_object(text)
-    lines = "\n".join(f"  rank {rank}: {desc}" for rank, desc in enumerate(described))
+    lines = "\n".join(f"  {label}: {desc}" for label, desc in zip(labels, described, strict=True))
     failed = any(row[_STATUS] for row in rows)
     headline = "collective call failed on some ranks" if failed else "collective mismatch"
     raise CollectiveMismatchError(

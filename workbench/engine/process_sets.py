@@ -166,7 +166,7 @@ def create_member(
         comm.free()
         return None
     comm.adopt_layout(world.comm.layout.node)
-    engine = Engine(comm, timeline=world.timeline, check_calls=world.check_calls)
+    engine = Engine(comm, timeline=world.timeline, check_calls=world.check_calls, world_ranks=ranks)
     return Member(engine, owns_comm=True)
 
 
