@@ -111,7 +111,7 @@ def finish_all(handles: list[Handle], results: list[Any], bytes_sent: int) -> No
         cond.notify_all()
 
 
-@dataclass
+@dataclass(slots=True)
 class Queued:
     """A request in the queue with its handle (``request`` None: ``join()``'s marker)."""
 

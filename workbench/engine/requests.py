@@ -69,7 +69,7 @@ def allreduce_options(
     return AllreduceOptions(ReduceOp.parse(op), prescale_factor, postscale_factor, bfloat16_bits)
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """One collective as queued: ``arrays`` are numpy arrays (views of the caller's data)."""
 
