@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv/bin
 
-.PHONY: lab test setup lint jstest pytest
+.PHONY: lab test setup lint jstest pytest conformance
 
 ## make lab: install everything (first run: minutes) and start JupyterLab with Workbench
 lab:
@@ -30,3 +30,16 @@ jstest:
 
 pytest:
 	$(VENV)/python -m pytest $(PYTEST_ARGS)
+
+## make conformance: Horovod's own PyTorch test suite (../shared/conformance) against the
+## engine on 2 and 3 ranks; JSON in build/conformance/, summary against docs/horovod-conformance.md
+CONFORMANCE := ../shared/conformance/horovod
+CONFORMANCE_RANKS ?= 2 3
+conformance:
+	$(PYTHON) scripts/bootstrap.py
+	mkdir -p build/conformance
+	for n in $(CONFORMANCE_RANKS); do \
+		$(VENV)/python $(CONFORMANCE)/run.py $(VENV)/python $(VENV)/mpiexec \
+			$(CONFORMANCE)/test_torch.py $$n build/conformance/torch-$$n.json || exit 1; \
+	done
+	$(VENV)/python scripts/conformance_summary.py build/conformance/torch-*.json
