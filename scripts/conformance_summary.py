@@ -39,7 +39,9 @@ def summarise(path: Path, differences: dict[str, str]) -> dict[str, object]:
     not_passed = [n for n in ran if n not in passed]
     not_applicable = [n for n in not_passed if differences.get(n, "").startswith("not applicable")]
     deliberate = [n for n in not_passed if n in differences and n not in not_applicable]
-    failing = {n: f"{ran[n]['result']}: {ran[n]['why'][:120]}" for n in not_passed if n not in differences}
+    failing = {
+        n: f"{ran[n]['result']}: {ran[n]['why'][:120]}" for n in not_passed if n not in differences
+    }
     applicable = len(ran) - len(not_applicable)
     ranks = re.search(r"(\d+)", path.stem)
     return {
