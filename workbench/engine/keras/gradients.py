@@ -5,7 +5,8 @@ Dense gradients are fused (one allreduce per dtype). ``tf.IndexedSlices`` gradie
 ``Embedding`` layer's, say) are allgathered as Horovod does (every rank's rows and their
 indices, values divided by the set's size for ``Average``), so only the touched rows
 travel; with ``sparse_as_dense=True`` (or an op other than ``Average``/``Sum``) they are
-made dense first and allreduced with the rest. Gradients of *local* variables are not
+made dense first and allreduced with the rest. ``compression`` applies to the
+allreduced (dense) gradients only. Gradients of *local* variables are not
 reduced at all: each rank keeps its own, divided by the set's size when
 ``scale_local_gradients`` (Horovod's default, so that a learning rate scaled by ``size()``
 suits them too).
