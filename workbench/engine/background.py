@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.engine.errors import CollectiveMismatchError, EngineError, StallError
+from workbench.engine.errors import (
+    CollectiveMismatchError,
+    DuplicateNameError,
+    EngineError,
+    StallError,
+)
 from workbench.engine.fusion import fusion_threshold_from_env, plan_batches
 from workbench.engine.join import JoinError, JoinTracker, StandIn, run_join_round
 from workbench.engine.negotiation import CallDescriptor, CollectiveKind, agree, first_dims
@@ -113,6 +118,7 @@ class AsyncExecutor:
         self._flush = False
         self._queued_bytes = 0
         self.join_tracker = JoinTracker()
+        self._named: dict[str, Handle] = {}  # latest handle per name (duplicate check)
         self._thread = threading.Thread(target=self._loop, name="workbench-engine", daemon=True)
         self._thread.start()
         engine.executor = self
@@ -123,6 +129,7 @@ class AsyncExecutor:
         with self._cond:
             if self._stopping:
                 raise EngineError("the engine is shutting down; no new collectives")
+            self._claim_name(request.handle)
             was_empty = not self._queue
             self._queue.append(request)
             self._queued_bytes += request.nbytes
@@ -130,6 +137,19 @@ class AsyncExecutor:
             if was_empty or self._queued_bytes >= self.threshold:
                 self._cond.notify_all()
         return request.handle
+
+    def _claim_name(self, handle: Handle) -> None:
+        """Refuse a second in-flight collective of the same name (Horovod does too: ranks
+        pair collectives by name, two of one name cannot be told apart)."""
+        prior = self._named.get(handle.name)
+        if prior is not None and not prior.poll():
+            raise DuplicateNameError(
+                f"an async collective named {handle.name!r} is still in flight on this rank; "
+                "synchronize it first or give this one another name"
+            )
+        if len(self._named) >= 4096:  # forget finished ones (auto names never repeat)
+            self._named = {n: h for n, h in self._named.items() if not h.poll()}
+        self._named[handle.name] = handle
 
     def flush(self) -> None:
         """Run what is queued now instead of at the end of the cycle (a caller is waiting)."""
