@@ -7,17 +7,31 @@
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
 
 CPU tensors only (CUDA tensors are copied through host memory). ``Adasum`` is not
-provided. ``join()`` lets ranks with fewer batches stop early: the others keep training
-(see ``workbench.engine.join`` for what a joined rank stands in for).
+provided (ops given it raise), nor are process sets yet. The blocking collectives are
+differentiable (see ``autograd.py``). ``join()`` lets ranks with fewer batches stop early:
+the others keep training (see ``workbench.engine.join`` for what a joined rank stands in
+for).
 """
 
 from workbench.engine.errors import (
     CollectiveMismatchError,
+    DuplicateNameError,
     EngineError,
     EngineNotInitializedError,
+    InvalidArgumentError,
     StallError,
 )
 from workbench.engine.join import JoinError
+from workbench.engine.torch.autograd import (
+    allgather,
+    allreduce,
+    alltoall,
+    broadcast,
+    grouped_allgather,
+    grouped_allreduce,
+    grouped_reducescatter,
+    reducescatter,
+)
 from workbench.engine.torch.compression import Compression
 from workbench.engine.torch.functions import (
     allgather_object,
@@ -25,33 +39,37 @@ from workbench.engine.torch.functions import (
     broadcast_optimizer_state,
     broadcast_parameters,
 )
+from workbench.engine.torch.movement_ops import (
+    allgather_async,
+    alltoall_async,
+    broadcast_,
+    broadcast_async,
+    broadcast_async_,
+    grouped_allgather_async,
+    grouped_reducescatter_async,
+    reducescatter_async,
+)
 from workbench.engine.torch.mpi_ops import (
+    Adasum,
     Average,
     Max,
     Min,
     Product,
     Sum,
-    TorchHandle,
-    allgather,
-    allgather_async,
-    allreduce,
     allreduce_,
     allreduce_async,
     allreduce_async_,
-    alltoall,
     barrier,
-    broadcast,
-    broadcast_,
-    broadcast_async,
-    broadcast_async_,
+    ccl_built,
     cross_rank,
     cross_size,
     cuda_built,
+    ddl_built,
     gloo_built,
     gloo_enabled,
-    grouped_allreduce,
     grouped_allreduce_,
     grouped_allreduce_async,
+    grouped_allreduce_async_,
     init,
     is_initialized,
     join,
@@ -63,23 +81,31 @@ from workbench.engine.torch.mpi_ops import (
     nccl_built,
     poll,
     rank,
-    reducescatter,
     rocm_built,
     shutdown,
     size,
     synchronize,
 )
 from workbench.engine.torch.optimizer import DistributedOptimizer, GradientStateError
+from workbench.engine.torch.sparse import sparse_allreduce_async
 from workbench.engine.torch.sync_batch_norm import SyncBatchNorm
+from workbench.engine.torch.tensors import GroupHandle, TorchHandle
+
+HorovodInternalError = EngineError  # Horovod's name for a failed collective
 
 __all__ = [
+    "Adasum",
     "Average",
     "CollectiveMismatchError",
     "Compression",
     "DistributedOptimizer",
+    "DuplicateNameError",
     "EngineError",
     "EngineNotInitializedError",
     "GradientStateError",
+    "GroupHandle",
+    "HorovodInternalError",
+    "InvalidArgumentError",
     "JoinError",
     "Max",
     "Min",
@@ -96,6 +122,7 @@ __all__ = [
     "allreduce_async",
     "allreduce_async_",
     "alltoall",
+    "alltoall_async",
     "barrier",
     "broadcast",
     "broadcast_",
@@ -104,14 +131,21 @@ __all__ = [
     "broadcast_object",
     "broadcast_optimizer_state",
     "broadcast_parameters",
+    "ccl_built",
     "cross_rank",
     "cross_size",
     "cuda_built",
+    "ddl_built",
     "gloo_built",
     "gloo_enabled",
+    "grouped_allgather",
+    "grouped_allgather_async",
     "grouped_allreduce",
     "grouped_allreduce_",
     "grouped_allreduce_async",
+    "grouped_allreduce_async_",
+    "grouped_reducescatter",
+    "grouped_reducescatter_async",
     "init",
     "is_initialized",
     "join",
@@ -124,8 +158,10 @@ __all__ = [
     "poll",
     "rank",
     "reducescatter",
+    "reducescatter_async",
     "rocm_built",
     "shutdown",
     "size",
+    "sparse_allreduce_async",
     "synchronize",
 ]

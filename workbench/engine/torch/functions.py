@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from workbench.engine import ops
-from workbench.engine.torch import mpi_ops
+from workbench.engine.torch import movement_ops, mpi_ops
 
 
 def broadcast_parameters(params: Any, root_rank: int = 0) -> None:
@@ -30,7 +30,7 @@ def broadcast_parameters(params: Any, root_rank: int = 0) -> None:
             )
     # all queued before any is waited for: one negotiation round carries them all
     handles = [
-        mpi_ops.broadcast_async_(tensor, root_rank, name=f"broadcast.param.{name}")
+        movement_ops.broadcast_async_(tensor, root_rank, name=f"broadcast.param.{name}")
         for name, tensor in items
     ]
     for handle in handles:
@@ -44,8 +44,29 @@ def broadcast_optimizer_state(optimizer: torch.optim.Optimizer, root_rank: int =
             "broadcast_optimizer_state takes a torch.optim.Optimizer, "
             f"got {type(optimizer).__name__}"
         )
+    if not optimizer.state_dict()["state"]:
+        _create_state(optimizer)
     state = broadcast_object(optimizer.state_dict(), root_rank, name="broadcast.optimizer_state")
     optimizer.load_state_dict(state)
+
+
+def _create_state(optimizer: torch.optim.Optimizer) -> None:
+    """Give an optimizer that never stepped its state (moments, step counts) by one step on
+    zero gradients, parameters left as they were, so the root's state has somewhere to go.
+
+    Parameters that require grad and have none get a zero gradient (and keep it), as in
+    Horovod; the wrapped optimizer's own ``step`` runs, so nothing is reduced.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+    for param in params:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+    step = getattr(optimizer, "_wb_base", type(optimizer)).step
+    with torch.no_grad():
+        saved = [p.detach().clone() for p in params]
+        step(optimizer)
+        for param, value in zip(params, saved, strict=True):
+            param.copy_(value)
 
 
 def _words(raw: bytes) -> np.ndarray[Any, Any]:

@@ -11,12 +11,17 @@ for the CPU and the GIL, and each collective costs a negotiation round. ``step()
 back and then runs the wrapped optimizer's own ``step``.
 
 Every rank must produce gradients for the same parameters in the same order (true for the
-same model and a data-independent graph): the engine pairs queued requests by position.
+same model and a data-independent graph): the engine pairs queued requests by position. A
+bucket is sent in parameter order, whatever order its gradients arrived in, so gradients
+that only some ranks computed (an unused branch) still meet at ``step()``, zeros standing
+in for the missing ones. Sparse gradients (``nn.Embedding(sparse=True)``) are allgathered
+as indices and values, or reduced as dense tensors with ``sparse_as_dense=True``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +33,9 @@ from workbench.engine import background, ops
 from workbench.engine.errors import EngineError
 from workbench.engine.reduce_ops import ReduceOp
 from workbench.engine.torch.compression import Compression
-from workbench.engine.torch.mpi_ops import to_numpy, to_tensor
+from workbench.engine.torch.sparse import sparse_allreduce_async
 from workbench.engine.torch.staging import Staged, stage_out, to_device
+from workbench.engine.torch.tensors import to_numpy, to_tensor
 
 BUCKET_BYTES_ENV = "WORKBENCH_BUCKET_BYTES"
 DEFAULT_BUCKET_BYTES = 8 << 20
@@ -63,8 +69,13 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         op: ReduceOp,
         overlap: bool,
         bucket_bytes: int,
+        sparse_as_dense: bool,
     ) -> None:
         self._wb_names = names
+        self._parameter_names = names  # Horovod's attribute: parameter -> its unique name
+        self._wb_order = {p: i for i, p in enumerate(names)}
+        self._wb_sparse_as_dense = sparse_as_dense
+        self._wb_sparse: list[tuple[torch.Tensor, Callable[[], torch.Tensor]]] = []
         self._wb_compression = compression
         self._wb_passes_per_step = backward_passes_per_step
         self._wb_op = op
@@ -101,8 +112,12 @@ class _DistributedOptimizer(torch.optim.Optimizer):
     def _wb_add(self, param: torch.Tensor) -> None:
         if param.grad is None:
             param.grad = torch.zeros_like(param)  # every rank must send every gradient
-        self._wb_open.append(param)
         self._wb_queued.add(param)
+        if param.grad.is_sparse and not self._wb_sparse_as_dense:
+            name = f"grads.sparse.{self._wb_names[param]}"
+            self._wb_sparse.append((param, sparse_allreduce_async(param.grad, name, self._wb_op)))
+            return
+        self._wb_open.append(param)
         self._wb_open_bytes += param.grad.numel() * param.grad.element_size()
 
     def _wb_flush(self) -> None:
@@ -111,9 +126,11 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         CUDA gradients start their copy to pinned host memory here, on a side stream; the
         engine thread waits for it just before it reduces them (see ``staging.py``)."""
         by_kind: dict[tuple[torch.device, torch.dtype], _Bucket] = {}
+        self._wb_open.sort(key=self._wb_order.__getitem__)  # the same order on every rank
         for param in self._wb_open:
             assert param.grad is not None
-            sent, ctx = self._wb_compression.compress(param.grad)
+            grad = param.grad.to_dense() if param.grad.is_sparse else param.grad
+            sent, ctx = self._wb_compression.compress(grad)
             bucket = by_kind.setdefault((sent.device, sent.dtype), _Bucket([], [], []))
             bucket.params.append(param)
             bucket.sent.append(sent)
@@ -148,9 +165,15 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                     back = to_device(result, sent) if sent.is_cuda else to_tensor(result, sent)
                     reduced = self._wb_compression.decompress(back, ctx)
                     assert param.grad is not None
-                    param.grad.copy_(reduced.view_as(param.grad))
+                    if param.grad.is_sparse:  # sparse_as_dense: back to the layout it had
+                        param.grad = reduced.reshape(param.shape).to_sparse()
+                    else:
+                        param.grad.copy_(reduced.view_as(param.grad))
                 if bucket.staged is not None:
                     bucket.staged.release()
+            sparse, self._wb_sparse = self._wb_sparse, []
+            for param, wait in sparse:
+                param.grad = wait()
         self._wb_synchronized = True
 
     @contextmanager
@@ -163,7 +186,14 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             self._wb_should_synchronize = True
 
     def step(self, closure: Any = None) -> Any:
-        if self._wb_should_synchronize and not self._wb_synchronized:
+        if self._wb_should_synchronize and self._wb_synchronized:
+            warnings.warn(
+                "optimizer.step() called without optimizer.skip_synchronize() context after "
+                "optimizer.synchronize(): the gradients are not reduced again; wrap step() in "
+                "`with optimizer.skip_synchronize():` to say so",
+                stacklevel=2,
+            )
+        elif self._wb_should_synchronize:
             self.synchronize()
         self._wb_synchronized = False
         return self._wb_base.step(self, closure)
@@ -225,14 +255,17 @@ def DistributedOptimizer(
     backward_passes_per_step: int = 1,
     op: ReduceOp | str = ReduceOp.AVERAGE,
     *,
+    sparse_as_dense: bool = False,
     overlap: bool = True,
     bucket_bytes: int | None = None,
 ) -> Any:
     """Wrap ``optimizer`` so ``step()`` applies gradients averaged (``op``) over all ranks.
 
     The result is an instance of a subclass of ``optimizer``'s class sharing its state, so
-    LR schedulers and ``state_dict()`` work as before. ``overlap=False`` queues every
-    gradient at ``step()`` instead of during backward (for comparison).
+    LR schedulers and ``state_dict()`` work as before. ``sparse_as_dense=True`` reduces sparse
+    gradients as dense tensors (handing the optimizer sparse ones again); by default they are
+    allgathered as indices and values. ``overlap=False`` queues every gradient at ``step()``
+    instead of during backward (for comparison).
     """
     ops.current()  # raises EngineNotInitializedError before init()
     if backward_passes_per_step < 1:
@@ -256,5 +289,6 @@ def DistributedOptimizer(
         int(os.environ.get(BUCKET_BYTES_ENV, DEFAULT_BUCKET_BYTES))
         if bucket_bytes is None
         else bucket_bytes,
+        sparse_as_dense,
     )
     return wrapped
