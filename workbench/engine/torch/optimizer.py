@@ -267,6 +267,7 @@ def DistributedOptimizer(
     allgathered as indices and values. ``overlap=False`` queues every gradient at ``step()``
     instead of during backward (for comparison).
     """
+    names = _parameter_names(optimizer, named_parameters)  # bad names: ValueError first
     ops.current()  # raises EngineNotInitializedError before init()
     if backward_passes_per_step < 1:
         raise ValueError(f"backward_passes_per_step must be >= 1, got {backward_passes_per_step}")
@@ -281,7 +282,7 @@ def DistributedOptimizer(
     wrapped: Any = cls.__new__(cls)
     wrapped.__dict__.update(optimizer.__dict__)
     wrapped._wb_setup(
-        _parameter_names(optimizer, named_parameters),
+        names,
         compression,
         backward_passes_per_step,
         reduce_op,
