@@ -54,7 +54,9 @@ def reference(inputs: list[np.ndarray], op: str, etype: str) -> np.ndarray:
         return stacked.prod(axis=0)
     total = stacked.sum(axis=0)
     if op == "average":
-        return total // len(inputs) if etype.startswith("int") else total / len(inputs)
+        if etype.startswith("int"):  # truncated toward zero
+            return np.sign(total) * (np.abs(total) // len(inputs))
+        return total / len(inputs)
     return total
 
 

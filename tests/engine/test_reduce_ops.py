@@ -64,9 +64,9 @@ def test_reduce_into_matches_numpy(etype, op):
 def test_average_and_scale_rules():
     ints = np.array([7, -7, 8], dtype=np.int32)
     Reducer(ReduceOp.AVERAGE, INT32).average(ints, 2)
-    assert ints.tolist() == [3, -4, 4]  # floor division
+    assert ints.tolist() == [3, -3, 4]  # truncated toward zero, as Horovod does
     Reducer(ReduceOp.SUM, INT32).scale(ints, 0.5)
-    assert ints.tolist() == [1, -2, 2]  # scaled in float64, truncated toward zero
+    assert ints.tolist() == [1, -1, 2]  # scaled in float64, truncated toward zero
     bf = to_bfloat16(np.array([3.0, 5.0], dtype=np.float32))
     Reducer(ReduceOp.AVERAGE, BFLOAT16).average(bf, 2)
     assert from_bfloat16(bf).tolist() == [1.5, 2.5]

@@ -27,7 +27,12 @@ import numpy as np
 
 from workbench.engine.comm import Communicator
 from workbench.engine.engine import Engine
-from workbench.engine.errors import CollectiveMismatchError, EngineError, StallError
+from workbench.engine.errors import (
+    CollectiveMismatchError,
+    DuplicateNameError,
+    EngineError,
+    StallError,
+)
 from workbench.engine.fusion import fusion_threshold_from_env, plan_batches
 from workbench.engine.join import JoinError, JoinTracker, StandIn, run_join_round
 from workbench.engine.negotiation import CallDescriptor, CollectiveKind, first_dims
@@ -35,10 +40,6 @@ from workbench.engine.requests import Request
 from workbench.engine.timeline import maybe_span
 
 CYCLE_TIME_ENV = "WORKBENCH_CYCLE_TIME_MS"
-
-
-class DuplicateNameError(EngineError, ValueError):
-    """An async collective was queued under the name of one still in flight on this rank."""
 
 
 class Handle:

@@ -200,6 +200,8 @@ class Engine:
             return self.grouped_allreduce(arrays, request.options, name=name)
         if kind is Kind.ALLGATHER:
             return self.allgather(arrays[0], name=name)
+        if kind is Kind.ALLGATHERV:
+            return self.allgatherv(arrays[0], name=name)
         if kind is Kind.BROADCAST:
             return self.broadcast(arrays[0], request.root, name=name)
         if kind is Kind.REDUCESCATTER:

@@ -5,8 +5,14 @@ from __future__ import annotations
 from workbench.errors import InvalidInput, WorkbenchError
 
 
-class EngineError(WorkbenchError):
-    """Base class for failures inside the collective engine."""
+class EngineError(WorkbenchError, RuntimeError):
+    """Base class for failures inside the collective engine.
+
+    A ``RuntimeError`` too, as Horovod's errors are (``HorovodInternalError`` is one), so
+    code written for Horovod that catches ``RuntimeError`` around a collective (elastic
+    training, retry loops, Horovod's own tests) catches the engine's mismatch, stall, join
+    and engine-failed errors as well.
+    """
 
 
 class CollectiveMismatchError(EngineError):
@@ -43,3 +49,13 @@ class UnsafeDirectoryError(EngineError):
 
 class EngineNotInitializedError(EngineError):
     """A collective was called before ``workbench.engine.init()`` or after ``shutdown()``."""
+
+
+class InvalidArgumentError(EngineError, InvalidInput, ValueError):
+    """A collective's arguments are wrong on this rank (splits, shapes, ops); raised on this
+    rank before anything is sent. A ``ValueError`` too, as Horovod's argument errors are."""
+
+
+class DuplicateNameError(InvalidArgumentError):
+    """An async collective was queued under the name of one still in flight on this rank;
+    wait for the first (``synchronize``) or give the second another name."""

@@ -34,7 +34,13 @@ from workbench.engine.errors import EngineError
 from workbench.engine.reduce_ops import ReduceOp
 from workbench.engine.requests import SUM, AllreduceOptions, Kind, Request
 
-STAND_IN_KINDS = (Kind.ALLREDUCE, Kind.GROUPED_ALLREDUCE, Kind.BROADCAST, Kind.ALLGATHER)
+STAND_IN_KINDS = (
+    Kind.ALLREDUCE,
+    Kind.GROUPED_ALLREDUCE,
+    Kind.BROADCAST,
+    Kind.ALLGATHER,
+    Kind.ALLGATHERV,
+)
 _ZERO_SAFE_OPS = (ReduceOp.SUM, ReduceOp.AVERAGE)
 
 
@@ -83,14 +89,14 @@ class StandIn:
                 f"broadcast {self.name!r} from root {self.root}: rank {self.root} has already "
                 "joined and has no data to send; broadcast from a rank that has not joined"
             )
-        if self.kind is Kind.ALLGATHER and not self.shapes[0]:
+        if self.kind in (Kind.ALLGATHER, Kind.ALLGATHERV) and not self.shapes[0]:
             return f"{who} of a 0-d array is not supported while {ranks}: gather 1-d or more"
         return None
 
     def request(self) -> Request:
         """The joined rank's request: zeros to add, a buffer to discard, no rows to gather."""
         dtype = np.dtype(self.dtype)
-        if self.kind is Kind.ALLGATHER:
+        if self.kind in (Kind.ALLGATHER, Kind.ALLGATHERV):
             arrays = [np.zeros((0, *self.shapes[0][1:]), dtype)]
         else:
             arrays = [np.zeros(shape, dtype) for shape in self.shapes]

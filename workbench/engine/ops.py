@@ -273,6 +273,13 @@ def allgatherv(
     return _member(process_set).drained().allgatherv(array, name=name)
 
 
+def allgatherv_async(
+    array: Any, *, name: str | None = None, process_set: ProcessSet | None = None
+) -> Handle:
+    """Queue an allgather whose result is every rank's piece, by rank."""
+    return submit(Request(Kind.ALLGATHERV, name, [array]), process_set)
+
+
 def broadcast(
     array: Any,
     root: int = 0,

@@ -2,8 +2,9 @@
 
 Element types: float16, bfloat16 (``uint16`` payload, float32 arithmetic), float32, float64,
 int32, int64. Ops: sum, average (sum, then divide by the rank count at the end), min, max,
-product. Integer average rounds down (floor, like Python's ``//``); integer scale factors are
-applied in float64 and truncated toward zero. Integer sums wrap on overflow, as in MPI.
+product. Integer average truncates toward zero (as Horovod and C do: -7 / 2 is -3); integer
+scale factors are applied in float64 and truncated toward zero, float16 ones in float32
+(one rounding, as Horovod's CPU path does). Integer sums wrap on overflow, as in MPI.
 """
 
 from __future__ import annotations
@@ -130,13 +131,15 @@ class Reducer:
             return
         if self.etype is BFLOAT16:
             self._map_bf16(values, lambda wide: np.multiply(wide, factor, out=wide))
+        elif self.etype is FLOAT16:  # in float32 (the factor is not rounded to float16)
+            np.multiply(values, np.asarray(factor, np.float32), out=values, casting="unsafe")
         elif self.etype.is_float:
             np.multiply(values, factor, out=values, casting="unsafe")
         else:
             np.copyto(values, np.trunc(values * np.float64(factor)), casting="unsafe")
 
     def average(self, values: npt.NDArray[Any], count: int) -> None:
-        """``values /= count`` in place (floor division for integers)."""
+        """``values /= count`` in place (integers: truncated toward zero, exactly)."""
         if count == 1 or values.size == 0:
             return
         if self.etype is BFLOAT16:
@@ -144,7 +147,9 @@ class Reducer:
         elif self.etype.is_float:
             np.divide(values, count, out=values, casting="unsafe")
         else:
+            inexact_negative = (values < 0) & (values % count != 0)
             np.floor_divide(values, count, out=values)
+            values += inexact_negative  # floor -> toward zero
 
     def _map_bf16(self, values: npt.NDArray[Any], fn: Any, block: int = 1 << 18) -> None:
         flat = values.reshape(-1)

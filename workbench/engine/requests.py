@@ -24,6 +24,7 @@ class Kind(enum.Enum):
     ALLREDUCE = "allreduce"
     GROUPED_ALLREDUCE = "grouped_allreduce"
     ALLGATHER = "allgather"
+    ALLGATHERV = "allgatherv"  # an allgather whose result is each rank's piece
     BROADCAST = "broadcast"
     REDUCESCATTER = "reducescatter"
     ALLTOALL = "alltoall"

@@ -68,6 +68,11 @@ def before_init() -> None:
         "before_init/optimizer",
         lambda: raises(hvd.EngineNotInitializedError, lambda: hvd.DistributedOptimizer(opt)),
     )
+    named = [("w", p) for p in opt.param_groups[0]["params"]] * 2
+    run_case(  # argument errors first, as in Horovod
+        "before_init/optimizer_duplicate_names",
+        lambda: raises(ValueError, lambda: hvd.DistributedOptimizer(opt, named_parameters=named)),
+    )
 
 
 def topology(n: int) -> None:
@@ -252,7 +257,7 @@ def error_cases(n: int) -> None:
     run_case(
         "error/bad_splits",
         lambda: raises(
-            hvd.CollectiveMismatchError, lambda: hvd.alltoall(torch.ones(n, 2), splits=[n + 5] * n)
+            hvd.InvalidArgumentError, lambda: hvd.alltoall(torch.ones(n, 2), splits=[n + 5] * n)
         ),
     )
     run_case("error/not_a_handle", lambda: raises(TypeError, lambda: hvd.synchronize(3)))

@@ -7,17 +7,39 @@
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
 
 CPU tensors only (CUDA tensors are copied through host memory). ``Adasum`` is not
-provided. ``join()`` lets ranks with fewer batches stop early: the others keep training
-(see ``workbench.engine.join`` for what a joined rank stands in for).
+provided (ops given it raise), nor are process sets yet. The blocking collectives are
+differentiable (see ``autograd.py``). ``join()`` lets ranks with fewer batches stop early:
+the others keep training (see ``workbench.engine.join`` for what a joined rank stands in
+for).
 """
 
 from workbench.engine.errors import (
     CollectiveMismatchError,
+    DuplicateNameError,
     EngineError,
     EngineNotInitializedError,
+    InvalidArgumentError,
+    InvalidProcessSetError,
     StallError,
 )
 from workbench.engine.join import JoinError
+from workbench.engine.ops import (
+    add_process_set,
+    global_process_set,
+    process_sets,
+    remove_process_set,
+)
+from workbench.engine.process_sets import ProcessSet
+from workbench.engine.torch.autograd import (
+    allgather,
+    allreduce,
+    alltoall,
+    broadcast,
+    grouped_allgather,
+    grouped_allreduce,
+    grouped_reducescatter,
+    reducescatter,
+)
 from workbench.engine.torch.compression import Compression
 from workbench.engine.torch.functions import (
     allgather_object,
@@ -25,33 +47,37 @@ from workbench.engine.torch.functions import (
     broadcast_optimizer_state,
     broadcast_parameters,
 )
+from workbench.engine.torch.movement_ops import (
+    allgather_async,
+    alltoall_async,
+    broadcast_,
+    broadcast_async,
+    broadcast_async_,
+    grouped_allgather_async,
+    grouped_reducescatter_async,
+    reducescatter_async,
+)
 from workbench.engine.torch.mpi_ops import (
+    Adasum,
     Average,
     Max,
     Min,
     Product,
     Sum,
-    TorchHandle,
-    allgather,
-    allgather_async,
-    allreduce,
     allreduce_,
     allreduce_async,
     allreduce_async_,
-    alltoall,
     barrier,
-    broadcast,
-    broadcast_,
-    broadcast_async,
-    broadcast_async_,
+    ccl_built,
     cross_rank,
     cross_size,
     cuda_built,
+    ddl_built,
     gloo_built,
     gloo_enabled,
-    grouped_allreduce,
     grouped_allreduce_,
     grouped_allreduce_async,
+    grouped_allreduce_async_,
     init,
     is_initialized,
     join,
@@ -63,31 +89,42 @@ from workbench.engine.torch.mpi_ops import (
     nccl_built,
     poll,
     rank,
-    reducescatter,
     rocm_built,
     shutdown,
     size,
     synchronize,
 )
 from workbench.engine.torch.optimizer import DistributedOptimizer, GradientStateError
+from workbench.engine.torch.sparse import sparse_allreduce_async
 from workbench.engine.torch.sync_batch_norm import SyncBatchNorm
+from workbench.engine.torch.tensors import GroupHandle, TorchHandle
+
+HorovodInternalError = EngineError  # Horovod's name for a failed collective
 
 __all__ = [
+    "Adasum",
     "Average",
     "CollectiveMismatchError",
     "Compression",
     "DistributedOptimizer",
+    "DuplicateNameError",
     "EngineError",
     "EngineNotInitializedError",
     "GradientStateError",
+    "GroupHandle",
+    "HorovodInternalError",
+    "InvalidArgumentError",
+    "InvalidProcessSetError",
     "JoinError",
     "Max",
     "Min",
+    "ProcessSet",
     "Product",
     "StallError",
     "Sum",
     "SyncBatchNorm",
     "TorchHandle",
+    "add_process_set",
     "allgather",
     "allgather_async",
     "allgather_object",
@@ -96,6 +133,7 @@ __all__ = [
     "allreduce_async",
     "allreduce_async_",
     "alltoall",
+    "alltoall_async",
     "barrier",
     "broadcast",
     "broadcast_",
@@ -104,14 +142,22 @@ __all__ = [
     "broadcast_object",
     "broadcast_optimizer_state",
     "broadcast_parameters",
+    "ccl_built",
     "cross_rank",
     "cross_size",
     "cuda_built",
+    "ddl_built",
+    "global_process_set",
     "gloo_built",
     "gloo_enabled",
+    "grouped_allgather",
+    "grouped_allgather_async",
     "grouped_allreduce",
     "grouped_allreduce_",
     "grouped_allreduce_async",
+    "grouped_allreduce_async_",
+    "grouped_reducescatter",
+    "grouped_reducescatter_async",
     "init",
     "is_initialized",
     "join",
@@ -122,10 +168,14 @@ __all__ = [
     "mpi_threads_supported",
     "nccl_built",
     "poll",
+    "process_sets",
     "rank",
     "reducescatter",
+    "reducescatter_async",
+    "remove_process_set",
     "rocm_built",
     "shutdown",
     "size",
+    "sparse_allreduce_async",
     "synchronize",
 ]

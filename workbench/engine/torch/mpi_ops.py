@@ -1,31 +1,34 @@
-"""Collectives on torch tensors, with ``horovod.torch``'s names and defaults.
+"""The runtime (``init``, ranks, what is built) and the allreduce family on torch tensors,
+with ``horovod.torch``'s names and defaults.
 
-Tensors are handed to the engine as numpy views (no copy for contiguous CPU tensors);
-results come back as tensors of the input's dtype and device. bfloat16 travels as its
-16-bit pattern. Async calls return a ``TorchHandle`` for ``synchronize`` / ``poll``. Every
-collective, blocking or not, is queued on the engine's thread (as in Horovod), so a rank
-that called ``join()`` can stand in for it.
+Async calls return a ``TorchHandle`` for ``synchronize`` / ``poll``; they are not
+differentiable (as in Horovod); the blocking ``allreduce`` / ``grouped_allreduce`` are (see
+``autograd.py``). Every collective, blocking or not, is queued on the engine's thread (as in
+Horovod), so a rank that called ``join()`` can stand in for it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from workbench.engine import ops
-from workbench.engine.background import Handle
+from workbench.engine.errors import InvalidProcessSetError, UnsupportedOpError
+from workbench.engine.ops import global_process_set
+from workbench.engine.process_sets import ProcessSet
 from workbench.engine.reduce_ops import ReduceOp
+from workbench.engine.torch.tensors import GroupHandle, TorchHandle, is_bf16, to_numpy, to_tensor
 
 Average = ReduceOp.AVERAGE
 Sum = ReduceOp.SUM
 Min = ReduceOp.MIN
 Max = ReduceOp.MAX
 Product = ReduceOp.PRODUCT
+Adasum = "adasum"  # Horovod's name; the engine has no Adasum: ops given it raise
 
 shutdown = ops.shutdown
 is_initialized = ops.is_initialized
@@ -57,18 +60,22 @@ def mpi_threads_supported() -> bool:
 
 
 def mpi_enabled() -> bool:
+    """True: collectives run over MPI."""
     return True
 
 
 def mpi_built() -> bool:
+    """True: the engine is built on MPI (mpi4py)."""
     return True
 
 
 def gloo_enabled() -> bool:
+    """False: there is no Gloo controller."""
     return False
 
 
 def gloo_built() -> bool:
+    """False: there is no Gloo controller."""
     return False
 
 
@@ -77,112 +84,55 @@ def nccl_built() -> int:
     return 0
 
 
+def ccl_built() -> bool:
+    """False: no oneCCL."""
+    return False
+
+
+def ddl_built() -> bool:
+    """False: no IBM DDL library (the engine's own rings do its job)."""
+    return False
+
+
 def cuda_built() -> bool:
+    """False: no CUDA kernels in the engine (CUDA tensors are staged through host memory)."""
     return False
 
 
 def rocm_built() -> bool:
+    """False: no ROCm kernels in the engine."""
     return False
 
 
-class TorchHandle:
-    """An async collective on tensors: ``synchronize(handle)`` returns its tensor result."""
-
-    def __init__(self, inner: Handle, finish: Callable[[Any], Any]) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self._finish = finish
-
-    def poll(self) -> bool:
-        return self.inner.poll()
-
-    def wait(self, timeout: float | None = None) -> Any:
-        return self._finish(self.inner.wait(timeout))
-
-
-def to_numpy(tensor: torch.Tensor) -> np.ndarray[Any, Any]:
-    """A numpy view of ``tensor``'s data (copied to host / made contiguous when needed)."""
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(tensor).__name__}")
-    data = tensor.detach()
-    if data.device.type != "cpu":
-        data = data.cpu()
-    data = data.contiguous()
-    if data.dtype is torch.bfloat16:
-        return data.view(torch.int16).numpy().view(np.uint16)
-    return data.numpy()
-
-
-def to_tensor(array: Any, like: torch.Tensor) -> torch.Tensor:
-    """``array`` (from the engine) as a tensor with ``like``'s dtype and device."""
-    data = np.asarray(array)
-    if like.dtype is torch.bfloat16 and data.dtype.itemsize == 2:
-        result = torch.from_numpy(data.view(np.int16).copy()).view(torch.bfloat16)
-    else:
-        result = torch.from_numpy(data if data.flags.c_contiguous else data.copy())
-    if result.dtype is not like.dtype:
-        result = result.to(like.dtype)  # moved as a wider payload (see ``to_payload``)
-    return result.to(like.device)
-
-
-_MOVED_AS = {
-    torch.bool: torch.int32,
-    torch.uint8: torch.int32,
-    torch.int8: torch.int32,
-    torch.int16: torch.int32,
-}
-
-
-def to_payload(tensor: torch.Tensor) -> np.ndarray[Any, Any]:
-    """``tensor`` as an array the engine can move unchanged (no arithmetic on it):
-    bfloat16 as float16 bit patterns, 1- and 2-byte integers widened to int32."""
-    if tensor.dtype is torch.bfloat16:
-        return to_numpy(tensor).view(np.float16)
-    if tensor.dtype in _MOVED_AS:
-        return to_numpy(tensor.to(_MOVED_AS[tensor.dtype]))
-    return to_numpy(tensor)
-
-
-def _bf16(tensor: torch.Tensor) -> bool:
-    return tensor.dtype is torch.bfloat16
-
-
-def _op(op: ReduceOp | str | None, average: bool | None) -> ReduceOp:
-    if average is not None:  # Horovod's deprecated flag
-        return Average if average else Sum
-    return Average if op is None else ReduceOp.parse(op)
-
-
-def allreduce(
-    tensor: torch.Tensor,
-    average: bool | None = None,
-    name: str | None = None,
-    compression: Any = None,
-    op: ReduceOp | str | None = None,
-    prescale_factor: float = 1.0,
-    postscale_factor: float = 1.0,
-) -> torch.Tensor:
-    """``op`` (default ``Average``) of ``tensor`` over all ranks, as a new tensor."""
-    result: torch.Tensor = synchronize(
-        allreduce_async(
-            tensor, average, name, op, prescale_factor, postscale_factor, compression=compression
+def set_rank(process_set: ProcessSet) -> int:
+    """This rank's index in ``process_set`` (a clear error when it is not in it)."""
+    ops.current()
+    rank_in_set = process_set.rank()
+    if rank_in_set is None:
+        raise InvalidProcessSetError(
+            f"rank {ops.rank()} is not in {process_set!r}: only its members call its collectives"
         )
-    )
-    return result
+    return rank_in_set
 
 
-def allreduce_(
-    tensor: torch.Tensor,
-    average: bool | None = None,
-    name: str | None = None,
-    op: ReduceOp | str | None = None,
-    prescale_factor: float = 1.0,
-    postscale_factor: float = 1.0,
-) -> torch.Tensor:
-    """In-place ``allreduce``: ``tensor`` holds the result."""
-    handle = allreduce_async_(tensor, average, name, op, prescale_factor, postscale_factor)
-    result: torch.Tensor = synchronize(handle)
-    return result
+def set_size(process_set: ProcessSet) -> int:
+    ops.current()
+    size_of_set = process_set.size()
+    return ops.size() if size_of_set is None else size_of_set
+
+
+def reduce_op(op: ReduceOp | str | None, average: bool | None, default: ReduceOp) -> ReduceOp:
+    """The op of a call: Horovod's deprecated ``average`` flag wins, then ``op``, then
+    ``default``; ``Adasum`` is refused."""
+    if average is not None:
+        return Average if average else Sum
+    if op is None:
+        return default
+    if isinstance(op, str) and op.lower() == Adasum:
+        raise UnsupportedOpError(
+            "Adasum is not provided by the workbench engine; use Average (or Sum)"
+        )
+    return ReduceOp.parse(op)
 
 
 def allreduce_async(
@@ -192,21 +142,25 @@ def allreduce_async(
     op: ReduceOp | str | None = None,
     prescale_factor: float = 1.0,
     postscale_factor: float = 1.0,
+    process_set: ProcessSet = global_process_set,
     *,
     compression: Any = None,
 ) -> TorchHandle:
-    """Queue an allreduce (fused with its neighbours); don't modify ``tensor`` until done."""
+    """Queue ``op`` (default ``Average``) of ``tensor`` over ``process_set``'s ranks, times
+    ``prescale_factor`` before and ``postscale_factor`` after; fused with its neighbours.
+    Don't modify ``tensor`` until ``synchronize`` returned the new tensor."""
     if compression is not None:
         sent, ctx = compression.compress(tensor)
     else:
         sent, ctx = tensor, None
     inner = ops.allreduce_async(
         to_numpy(sent),
-        _op(op, average),
+        reduce_op(op, average, Average),
         name=name,
         prescale_factor=prescale_factor,
         postscale_factor=postscale_factor,
-        bfloat16_bits=_bf16(sent),
+        bfloat16_bits=is_bf16(sent),
+        process_set=process_set,
     )
 
     def finish(result: Any) -> torch.Tensor:
@@ -216,6 +170,23 @@ def allreduce_async(
     return TorchHandle(inner, finish)
 
 
+def allreduce_(
+    tensor: torch.Tensor,
+    average: bool | None = None,
+    name: str | None = None,
+    op: ReduceOp | str | None = None,
+    prescale_factor: float = 1.0,
+    postscale_factor: float = 1.0,
+    process_set: ProcessSet = global_process_set,
+) -> torch.Tensor:
+    """In-place ``allreduce``: ``tensor`` holds the result (not differentiable)."""
+    handle = allreduce_async_(
+        tensor, average, name, op, prescale_factor, postscale_factor, process_set
+    )
+    result: torch.Tensor = synchronize(handle)
+    return result
+
+
 def allreduce_async_(
     tensor: torch.Tensor,
     average: bool | None = None,
@@ -223,13 +194,18 @@ def allreduce_async_(
     op: ReduceOp | str | None = None,
     prescale_factor: float = 1.0,
     postscale_factor: float = 1.0,
+    process_set: ProcessSet = global_process_set,
 ) -> TorchHandle:
     """Queue an in-place allreduce: after ``synchronize`` ``tensor`` holds the result."""
-    handle = allreduce_async(tensor, average, name, op, prescale_factor, postscale_factor)
-    return _in_place(handle, tensor)
+    handle = allreduce_async(
+        tensor, average, name, op, prescale_factor, postscale_factor, process_set
+    )
+    return in_place(handle, tensor)
 
 
-def _in_place(handle: TorchHandle, tensor: torch.Tensor) -> TorchHandle:
+def in_place(handle: TorchHandle, tensor: torch.Tensor) -> TorchHandle:
+    """``handle`` whose result is copied into ``tensor`` (which ``synchronize`` returns)."""
+
     def finish(result: Any) -> torch.Tensor:
         with torch.no_grad():
             tensor.copy_(to_tensor(result, tensor).view_as(tensor))
@@ -238,26 +214,27 @@ def _in_place(handle: TorchHandle, tensor: torch.Tensor) -> TorchHandle:
     return TorchHandle(handle.inner, lambda result: finish(handle._finish(result)))
 
 
-def grouped_allreduce(
-    tensors: Sequence[torch.Tensor],
-    average: bool | None = None,
-    name: str | None = None,
-    op: ReduceOp | str | None = None,
-) -> list[torch.Tensor]:
-    """One fused allreduce of many tensors (same dtype); new tensors in the same order."""
-    results: list[torch.Tensor] = synchronize(grouped_allreduce_async(tensors, average, name, op))
-    return results
-
-
 def grouped_allreduce_async(
     tensors: Sequence[torch.Tensor],
     average: bool | None = None,
     name: str | None = None,
     op: ReduceOp | str | None = None,
+    prescale_factor: float = 1.0,
+    postscale_factor: float = 1.0,
+    process_set: ProcessSet = global_process_set,
 ) -> TorchHandle:
+    """Queue one fused allreduce of many tensors (same dtype); ``synchronize`` returns new
+    tensors in the same order."""
     arrays = [to_numpy(t) for t in tensors]
-    bf16 = bool(tensors) and _bf16(tensors[0])
-    inner = ops.grouped_allreduce_async(arrays, _op(op, average), name=name, bfloat16_bits=bf16)
+    inner = ops.grouped_allreduce_async(
+        arrays,
+        reduce_op(op, average, Average),
+        name=name,
+        prescale_factor=prescale_factor,
+        postscale_factor=postscale_factor,
+        bfloat16_bits=bool(tensors) and is_bf16(tensors[0]),
+        process_set=process_set,
+    )
     like = list(tensors)
     return TorchHandle(inner, lambda out: [to_tensor(a, t) for a, t in zip(out, like, strict=True)])
 
@@ -267,88 +244,60 @@ def grouped_allreduce_(
     average: bool | None = None,
     name: str | None = None,
     op: ReduceOp | str | None = None,
+    prescale_factor: float = 1.0,
+    postscale_factor: float = 1.0,
+    process_set: ProcessSet = global_process_set,
 ) -> list[torch.Tensor]:
-    results = grouped_allreduce(tensors, average, name, op)
-    with torch.no_grad():
-        for tensor, result in zip(tensors, results, strict=True):
-            tensor.copy_(result)
-    return list(tensors)
-
-
-def allgather(tensor: torch.Tensor, name: str | None = None) -> torch.Tensor:
-    """Every rank's ``tensor`` concatenated along dimension 0 (which may differ by rank)."""
-    result: torch.Tensor = synchronize(allgather_async(tensor, name))
-    return result
-
-
-def allgather_async(tensor: torch.Tensor, name: str | None = None) -> TorchHandle:
-    return TorchHandle(
-        ops.allgather_async(to_payload(tensor), name=name), lambda a: to_tensor(a, tensor)
+    """In-place ``grouped_allreduce``: each tensor holds its result (not differentiable)."""
+    handle = grouped_allreduce_async_(
+        tensors, average, name, op, prescale_factor, postscale_factor, process_set
     )
+    results: list[torch.Tensor] = synchronize(handle)
+    return results
 
 
-def broadcast(tensor: torch.Tensor, root_rank: int, name: str | None = None) -> torch.Tensor:
-    """``root_rank``'s ``tensor`` on every rank, as a new tensor."""
-    result: torch.Tensor = synchronize(broadcast_async(tensor, root_rank, name))
-    return result
+def grouped_allreduce_async_(
+    tensors: Sequence[torch.Tensor],
+    average: bool | None = None,
+    name: str | None = None,
+    op: ReduceOp | str | None = None,
+    prescale_factor: float = 1.0,
+    postscale_factor: float = 1.0,
+    process_set: ProcessSet = global_process_set,
+) -> TorchHandle:
+    """Queue an in-place grouped allreduce: after ``synchronize`` each tensor holds its result."""
+    handle = grouped_allreduce_async(
+        tensors, average, name, op, prescale_factor, postscale_factor, process_set
+    )
+    like = list(tensors)
+
+    def finish(results: list[torch.Tensor]) -> list[torch.Tensor]:
+        with torch.no_grad():
+            for tensor, result in zip(like, results, strict=True):
+                tensor.copy_(result.view_as(tensor))
+        return like
+
+    return TorchHandle(handle.inner, lambda out: finish(handle._finish(out)))
 
 
-def broadcast_(tensor: torch.Tensor, root_rank: int, name: str | None = None) -> torch.Tensor:
-    """In-place ``broadcast``."""
-    result = broadcast(tensor, root_rank, name)
-    with torch.no_grad():
-        tensor.copy_(result)
-    return tensor
-
-
-def broadcast_async(tensor: torch.Tensor, root_rank: int, name: str | None = None) -> TorchHandle:
-    inner = ops.broadcast_async(to_payload(tensor), root_rank, name=name)
-    return TorchHandle(inner, lambda a: to_tensor(a, tensor))
-
-
-def broadcast_async_(tensor: torch.Tensor, root_rank: int, name: str | None = None) -> TorchHandle:
-    return _in_place(broadcast_async(tensor, root_rank, name), tensor)
-
-
-def alltoall(tensor: torch.Tensor, splits: Any = None, name: str | None = None) -> Any:
-    """Rows ``splits[j]`` of ``tensor`` go to rank ``j`` (default: an even split).
-
-    Returns the received tensor, plus the rows received from each rank when ``splits``
-    was given (as Horovod does).
-    """
-    if isinstance(splits, torch.Tensor):
-        splits = splits.tolist()
-    received, counts = ops.synchronize(ops.alltoall_async(to_payload(tensor), splits, name=name))
-    output = to_tensor(received, tensor)
-    if splits is None:
-        return output
-    return output, torch.tensor(counts, dtype=torch.int32)
-
-
-def reducescatter(
-    tensor: torch.Tensor, op: ReduceOp | str | None = None, name: str | None = None
-) -> torch.Tensor:
-    """This rank's slice (an even split of dimension 0) of ``op`` (default ``Average``)."""
-    handle = ops.reducescatter_async(to_numpy(tensor), _op(op, None), name=name)
-    return to_tensor(ops.synchronize(handle), tensor)
-
-
-def synchronize(handle: TorchHandle) -> Any:
+def synchronize(handle: TorchHandle | GroupHandle) -> Any:
     """Wait for an async collective; returns its tensor result (re-raising its error)."""
-    if not isinstance(handle, TorchHandle):
+    if not isinstance(handle, TorchHandle | GroupHandle):
         raise TypeError(
             f"synchronize() takes a handle from an *_async call, got {type(handle).__name__}"
         )
     return handle.wait()
 
 
-def poll(handle: TorchHandle) -> bool:
+def poll(handle: TorchHandle | GroupHandle) -> bool:
     """True once the async collective finished (``synchronize`` will not block)."""
     return handle.poll()
 
 
-def barrier() -> None:
-    ops.synchronize(ops.barrier_async())
+def barrier(process_set: ProcessSet = global_process_set) -> None:
+    """Block until every rank of ``process_set`` reached the barrier (after this rank's
+    queued collectives)."""
+    ops.synchronize(ops.barrier_async(process_set=process_set))
 
 
 def join(device: int = -1) -> int:

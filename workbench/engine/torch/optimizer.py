@@ -11,12 +11,17 @@ for the CPU and the GIL, and each collective costs a negotiation round. ``step()
 back and then runs the wrapped optimizer's own ``step``.
 
 Every rank must produce gradients for the same parameters in the same order (true for the
-same model and a data-independent graph): the engine pairs queued requests by position.
+same model and a data-independent graph): the engine pairs queued requests by position. A
+bucket is sent in parameter order, whatever order its gradients arrived in, so gradients
+that only some ranks computed (an unused branch) still meet at ``step()``, zeros standing
+in for the missing ones. Sparse gradients (``nn.Embedding(sparse=True)``) are allgathered
+as indices and values, or reduced as dense tensors with ``sparse_as_dense=True``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +31,14 @@ import torch
 
 from workbench.engine import ops
 from workbench.engine.errors import EngineError
+from workbench.engine.ops import global_process_set
+from workbench.engine.process_sets import ProcessSet
 from workbench.engine.reduce_ops import ReduceOp
 from workbench.engine.requests import AllreduceOptions, Kind, Request
 from workbench.engine.torch.compression import Compression
-from workbench.engine.torch.mpi_ops import to_numpy, to_tensor
+from workbench.engine.torch.sparse import sparse_allreduce_async
 from workbench.engine.torch.staging import Staged, stage_out, to_device
+from workbench.engine.torch.tensors import to_numpy, to_tensor
 
 BUCKET_BYTES_ENV = "WORKBENCH_BUCKET_BYTES"
 DEFAULT_BUCKET_BYTES = 8 << 20
@@ -64,8 +72,17 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         op: ReduceOp,
         overlap: bool,
         bucket_bytes: int,
+        sparse_as_dense: bool,
+        process_set: ProcessSet,
     ) -> None:
+        self._wb_process_set = process_set
+        # a rank outside the set trains alone: it reduces nothing (as in Horovod)
+        self._wb_reduces = bool(process_set.included())
         self._wb_names = names
+        self._parameter_names = names  # Horovod's attribute: parameter -> its unique name
+        self._wb_order = {p: i for i, p in enumerate(names)}
+        self._wb_sparse_as_dense = sparse_as_dense
+        self._wb_sparse: list[tuple[torch.Tensor, Callable[[], torch.Tensor]]] = []
         self._wb_compression = compression
         self._wb_passes_per_step = backward_passes_per_step
         self._wb_op = op
@@ -81,7 +98,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._wb_hooks = [
             p.register_post_accumulate_grad_hook(self._wb_grad_ready)  # type: ignore[no-untyped-call]
             for p in names
-            if p.requires_grad
+            if p.requires_grad and self._wb_reduces
         ]
 
     def _wb_grad_ready(self, param: torch.Tensor) -> None:
@@ -102,8 +119,15 @@ class _DistributedOptimizer(torch.optim.Optimizer):
     def _wb_add(self, param: torch.Tensor) -> None:
         if param.grad is None:
             param.grad = torch.zeros_like(param)  # every rank must send every gradient
-        self._wb_open.append(param)
         self._wb_queued.add(param)
+        if param.grad.is_sparse and not self._wb_sparse_as_dense:
+            name = f"grads.sparse.{self._wb_names[param]}"
+            ps = self._wb_process_set
+            self._wb_sparse.append(
+                (param, sparse_allreduce_async(param.grad, name, self._wb_op, ps))
+            )
+            return
+        self._wb_open.append(param)
         self._wb_open_bytes += param.grad.numel() * param.grad.element_size()
 
     def _wb_flush(self) -> None:
@@ -112,9 +136,11 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         CUDA gradients start their copy to pinned host memory here, on a side stream; the
         engine thread waits for it just before it reduces them (see ``staging.py``)."""
         by_kind: dict[tuple[torch.device, torch.dtype], _Bucket] = {}
+        self._wb_open.sort(key=self._wb_order.__getitem__)  # the same order on every rank
         for param in self._wb_open:
             assert param.grad is not None
-            sent, ctx = self._wb_compression.compress(param.grad)
+            grad = param.grad.to_dense() if param.grad.is_sparse else param.grad
+            sent, ctx = self._wb_compression.compress(grad)
             bucket = by_kind.setdefault((sent.device, sent.dtype), _Bucket([], [], []))
             bucket.params.append(param)
             bucket.sent.append(sent)
@@ -127,12 +153,16 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 arrays, ready = bucket.staged.arrays, bucket.staged.wait
             else:
                 arrays, ready = [to_numpy(t) for t in bucket.sent], None
-            bucket.handle = _grouped_async(arrays, self._wb_op, name, dtype, ready)
+            ps = self._wb_process_set
+            bucket.handle = _grouped_async(arrays, self._wb_op, name, dtype, ps, ready)
             self._wb_buckets.append(bucket)
         self._wb_open, self._wb_open_bytes = [], 0
 
     def synchronize(self) -> None:
         """Queue the gradients not queued yet, wait for all, write the results back."""
+        if not self._wb_reduces:
+            self._wb_synchronized = True
+            return
         for param in self._wb_names:
             if param.requires_grad and param not in self._wb_queued:
                 self._wb_add(param)
@@ -149,9 +179,15 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                     back = to_device(result, sent) if sent.is_cuda else to_tensor(result, sent)
                     reduced = self._wb_compression.decompress(back, ctx)
                     assert param.grad is not None
-                    param.grad.copy_(reduced.view_as(param.grad))
+                    if param.grad.is_sparse:  # sparse_as_dense: back to the layout it had
+                        param.grad = reduced.reshape(param.shape).to_sparse()
+                    else:
+                        param.grad.copy_(reduced.view_as(param.grad))
                 if bucket.staged is not None:
                     bucket.staged.release()
+            sparse, self._wb_sparse = self._wb_sparse, []
+            for param, wait in sparse:
+                param.grad = wait()
         self._wb_synchronized = True
 
     @contextmanager
@@ -164,7 +200,14 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             self._wb_should_synchronize = True
 
     def step(self, closure: Any = None) -> Any:
-        if self._wb_should_synchronize and not self._wb_synchronized:
+        if self._wb_should_synchronize and self._wb_synchronized:
+            warnings.warn(
+                "optimizer.step() called without optimizer.skip_synchronize() context after "
+                "optimizer.synchronize(): the gradients are not reduced again; wrap step() in "
+                "`with optimizer.skip_synchronize():` to say so",
+                stacklevel=2,
+            )
+        elif self._wb_should_synchronize:
             self.synchronize()
         self._wb_synchronized = False
         return self._wb_base.step(self, closure)
@@ -183,12 +226,14 @@ def _grouped_async(
     op: ReduceOp,
     name: str,
     dtype: torch.dtype,
+    process_set: ProcessSet,
     ready: Callable[[], None] | None = None,
 ) -> Any:
     """Queue one fused allreduce; ``ready`` (run on the engine thread first) waits until the
     arrays hold their values (a copy from the GPU still in flight)."""
     options = AllreduceOptions(op, bfloat16_bits=dtype is torch.bfloat16)
-    return ops.submit(Request(Kind.GROUPED_ALLREDUCE, name, arrays, options, ready=ready))
+    request = Request(Kind.GROUPED_ALLREDUCE, name, arrays, options, ready=ready)
+    return ops.submit(request, process_set)
 
 
 def _parameter_names(
@@ -219,15 +264,22 @@ def DistributedOptimizer(
     backward_passes_per_step: int = 1,
     op: ReduceOp | str = ReduceOp.AVERAGE,
     *,
+    sparse_as_dense: bool = False,
+    process_set: ProcessSet = global_process_set,
     overlap: bool = True,
     bucket_bytes: int | None = None,
 ) -> Any:
-    """Wrap ``optimizer`` so ``step()`` applies gradients averaged (``op``) over all ranks.
+    """Wrap ``optimizer`` so ``step()`` applies gradients averaged (``op``) over the ranks of
+    ``process_set`` (default: all). On a rank outside ``process_set`` it is the plain
+    optimizer (nothing is reduced), as in Horovod.
 
     The result is an instance of a subclass of ``optimizer``'s class sharing its state, so
-    LR schedulers and ``state_dict()`` work as before. ``overlap=False`` queues every
-    gradient at ``step()`` instead of during backward (for comparison).
+    LR schedulers and ``state_dict()`` work as before. ``sparse_as_dense=True`` reduces sparse
+    gradients as dense tensors (handing the optimizer sparse ones again); by default they are
+    allgathered as indices and values. ``overlap=False`` queues every gradient at ``step()``
+    instead of during backward (for comparison).
     """
+    names = _parameter_names(optimizer, named_parameters)  # bad names: ValueError first
     ops.current()  # raises EngineNotInitializedError before init()
     if backward_passes_per_step < 1:
         raise ValueError(f"backward_passes_per_step must be >= 1, got {backward_passes_per_step}")
@@ -242,7 +294,7 @@ def DistributedOptimizer(
     wrapped: Any = cls.__new__(cls)
     wrapped.__dict__.update(optimizer.__dict__)
     wrapped._wb_setup(
-        _parameter_names(optimizer, named_parameters),
+        names,
         compression,
         backward_passes_per_step,
         reduce_op,
@@ -250,5 +302,7 @@ def DistributedOptimizer(
         int(os.environ.get(BUCKET_BYTES_ENV, DEFAULT_BUCKET_BYTES))
         if bucket_bytes is None
         else bucket_bytes,
+        sparse_as_dense,
+        process_set,
     )
     return wrapped
