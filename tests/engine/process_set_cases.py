@@ -53,7 +53,7 @@ def main() -> None:
         me = high.rank()
         assert me is not None
         gathered = wb.allgather(np.full((me + 1, 2), rank), process_set=high)
-        root_value = wb.broadcast(np.array([rank * 10.0]), root=1, process_set=high)  # rank 2
+        root_value = wb.broadcast(np.array([rank * 10.0]), root=2, process_set=high)
         scattered = wb.reducescatter(np.arange(4.0) + rank, process_set=high)
         received, splits = wb.alltoall(np.array([rank, rank]), process_set=high)
         wb.barrier(process_set=high)
@@ -136,6 +136,7 @@ def main() -> None:
             raises(wb.InvalidProcessSetError, lambda: wb.ProcessSet([1, 1])),
             raises(wb.InvalidProcessSetError, lambda: wb.add_process_set([1, 0])),  # exists
             raises(wb.InvalidProcessSetError, lambda: wb.remove_process_set(wb.global_process_set)),
+            raises(wb.InvalidProcessSetError, lambda: wb.broadcast(np.ones(1), 3, process_set=low)),
         ]
         # ranks disagree on the set: every rank raises, naming what each passed
         disagree = raises(

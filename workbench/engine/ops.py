@@ -288,14 +288,29 @@ def broadcast(
     out: Any = None,
     process_set: ProcessSet | None = None,
 ) -> Any:
-    """``root``'s ``array`` (``root``: a rank of ``process_set``, counted inside it)."""
-    return _member(process_set).drained().broadcast(array, root, name=name, out=out)
+    """``root``'s ``array`` on every rank of ``process_set`` (``root`` is a world rank, as in
+    Horovod, and must be in the set)."""
+    member = _member(process_set)
+    local = _root_in(process_set, root)
+    return member.drained().broadcast(array, local, name=name, out=out)
 
 
 def broadcast_async(
     array: Any, root: int = 0, *, name: str | None = None, process_set: ProcessSet | None = None
 ) -> Handle:
-    return submit(Request(Kind.BROADCAST, name, [array], root=root), process_set)
+    member = _member(process_set)
+    return member.submit(Request(Kind.BROADCAST, name, [array], root=_root_in(process_set, root)))
+
+
+def _root_in(process_set: ProcessSet | None, root: int) -> int:
+    """A world rank as its index in ``process_set`` (the set's engine counts from 0)."""
+    if process_set is None or process_set is global_process_set:
+        return root
+    if root not in process_set.ranks:
+        raise InvalidProcessSetError(
+            f"root rank {root} is not in {process_set!r}: broadcast from one of its ranks"
+        )
+    return process_set.ranks.index(root)
 
 
 def reducescatter(

@@ -47,7 +47,7 @@ def main() -> None:
     run_case("allgather_grad", allgather_and_grad)
 
     def broadcast_object_in_set() -> tuple[bool, Any]:
-        got = hvd.broadcast_object({"from": rank}, root_rank=len(members) - 1, process_set=mine)
+        got = hvd.broadcast_object({"from": rank}, root_rank=members[-1], process_set=mine)
         return got == {"from": members[-1]}, got
 
     run_case("broadcast_object", broadcast_object_in_set)

@@ -155,7 +155,7 @@ def allreduce(
 def broadcast(
     tensor: Any, root_rank: int = 0, name: str | None = None, process_set: ProcessSet | None = None
 ) -> Any:
-    """``root_rank``'s value of ``tensor`` (``root_rank`` counted inside ``process_set``);
+    """``root_rank``'s value of ``tensor`` (``root_rank`` is a world rank in ``process_set``);
     eager or in a graph."""
     value = tf.convert_to_tensor(tensor)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from workbench.engine import ops
 from workbench.engine.ops import global_process_set
 from workbench.engine.process_sets import ProcessSet
 from workbench.engine.reduce_ops import ReduceOp
@@ -148,7 +149,7 @@ class _Broadcast(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Any:
         (averaged,) = _averaged([grad], ctx.name, ctx.ps)
-        if set_rank(ctx.ps) != ctx.root:
+        if ops.rank() != ctx.root:  # the root is a world rank, as in Horovod
             averaged = torch.zeros_like(averaged)
         return averaged, None, None, None
 

@@ -88,10 +88,11 @@ def broadcast_object(
     process_set: ProcessSet = global_process_set,
 ) -> Any:
     """``root_rank``'s ``obj`` (any picklable object) on every rank of ``process_set``
-    (``root_rank`` counts inside it)."""
+    (``root_rank`` is a world rank in the set)."""
     base = name or "broadcast_object"
     ps = {"process_set": process_set}
-    is_root = set_rank(process_set) == root_rank
+    set_rank(process_set)  # a clear error on a rank outside the set
+    is_root = ops.rank() == root_rank  # a world rank, as in Horovod
     raw = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL) if is_root else b""
     size = np.array([len(raw)], np.int64)
     header = ops.synchronize(ops.broadcast_async(size, root_rank, name=base + ".size", **ps))

@@ -77,7 +77,7 @@ def broadcast_async(
     process_set: ProcessSet = global_process_set,
 ) -> TorchHandle:
     """Queue a broadcast: ``synchronize`` returns ``root_rank``'s ``tensor`` as a new tensor
-    (``root_rank`` counts inside ``process_set``)."""
+    (``root_rank`` is a world rank in ``process_set``, as in Horovod)."""
     inner = ops.broadcast_async(to_payload(tensor), root_rank, name=name, process_set=process_set)
     return TorchHandle(inner, lambda a: to_tensor(a, tensor))
 
