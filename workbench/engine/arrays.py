@@ -1,7 +1,7 @@
 """Turning user arrays into the flat, contiguous payloads collectives move, and back.
 
 Validation problems become ``FlatInput.error`` strings instead of exceptions so the caller
-can report them through ``negotiation.agree``: then every rank raises, not just this one.
+can report them through ``negotiation.CallCheck``: then every rank raises, not just this one.
 """
 
 from __future__ import annotations

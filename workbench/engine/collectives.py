@@ -5,7 +5,7 @@ the ring reduce-scatter) and use a chunked chain for broadcast: the root streams
 the next rank and every rank forwards chunk ``k`` while chunk ``k+1`` arrives, so a broadcast
 costs each rank one receive and one send of the buffer however many ranks there are.
 
-Sizes are agreed beforehand (``negotiation.agree``); these functions only move data.
+Sizes are agreed beforehand (``negotiation.CallCheck``); these functions only move data.
 """
 
 from __future__ import annotations

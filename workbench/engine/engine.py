@@ -1,7 +1,7 @@
 """The engine: one communicator, its allreduce topology, and every collective on arrays.
 
 Each call follows the same path: flatten the input, agree on the call with every rank
-(``negotiation.agree``; a mismatch raises everywhere), move the data, restore the shape.
+(``negotiation.CallCheck``; a mismatch raises everywhere), move the data, restore the shape.
 An allreduce of up to ``WORKBENCH_CARRY_BYTES`` (4 KiB) rides in its call check and is
 reduced locally: one latency-bound exchange instead of two. One lock serialises this
 engine's communication, whether a call comes from the caller's thread or from the async
@@ -76,8 +76,7 @@ class Engine:
         self.plan = plan_topology(self.comm, topology)
         self.workspace = RingWorkspace()
         self._ring_comm = self.comm.split(0, self.rank)  # the allreduce's own tag space
-        ring_comm = self._ring_comm
-        self.algorithm = build_allreduce(ring_comm, self.plan, self.workspace)
+        self.algorithm = build_allreduce(self._ring_comm, self.plan, self.workspace)
         self.check_calls = checks_enabled_by_env() if check_calls is None else check_calls
         if small_allreduce_bytes is None:
             small_allreduce_bytes = int(
@@ -166,7 +165,7 @@ class Engine:
         everywhere), then run the block as the data phase; bytes are accounted, and an error
         in the data phase marks the engine failed (ranks may be out of step after it).
 
-        ``carry``: a payload that may ride in the check (see ``negotiation.agree``); only
+        ``carry``: a payload that may ride in the check (see ``negotiation.CallCheck``); only
         allreduces pass one, and only when checks are on.
         """
         return _Collective(self, call, error, need_table, carry)
@@ -175,7 +174,7 @@ class Engine:
         self, call: CallDescriptor, error: str | None = None, carry: npt.NDArray[Any] | None = None
     ) -> Agreed:
         """The call check on this engine's communicator (every check here has one slot
-        size; see ``negotiation.agree``); ``carry`` rides along when it fits."""
+        size; see ``negotiation.CallCheck``); ``carry`` rides along when it fits."""
         return Agreed(*self._check.agree(call, error, carry))
 
     @contextmanager

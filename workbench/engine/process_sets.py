@@ -31,16 +31,17 @@ class Member:
         self.executor: AsyncExecutor | None = None
         self._owns_comm = owns_comm
 
-    def submit(self, request: Request) -> Handle:
+    def _started(self) -> AsyncExecutor:
+        """The set's thread, started on its first async collective."""
         if self.executor is None:
-            self.engine.raise_if_failed()
             self.executor = AsyncExecutor(self.engine)
-        return self.executor.submit(request)
+        return self.executor
+
+    def submit(self, request: Request) -> Handle:
+        return self._started().submit(request)  # submit refuses a failed engine
 
     def join(self) -> int:
-        if self.executor is None:
-            self.executor = AsyncExecutor(self.engine)
-        return self.executor.join()
+        return self._started().join()
 
     def drained(self) -> Engine:
         """The engine, once this rank's queued async collectives ran (for a synchronous call
