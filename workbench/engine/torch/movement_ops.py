@@ -24,7 +24,6 @@ from workbench.engine.torch.mpi_ops import Average, in_place, reduce_op, set_siz
 from workbench.engine.torch.tensors import (
     GroupHandle,
     TorchHandle,
-    scaled,
     to_numpy,
     to_payload,
     to_tensor,
@@ -173,10 +172,15 @@ def reducescatter_async(
     dimension 0, extra rows to the first ranks) of ``op`` over every rank's ``tensor``
     times ``prescale_factor``, times ``postscale_factor``."""
     _check_scatterable(tensor)
-    the_op = reduce_op(op, None, Average)
-    sent = scaled(tensor, prescale_factor)
-    inner = ops.reducescatter_async(to_numpy(sent), the_op, name=name, process_set=process_set)
-    return TorchHandle(inner, lambda a: scaled(to_tensor(a, tensor), postscale_factor))
+    inner = ops.reducescatter_async(
+        to_numpy(tensor),
+        reduce_op(op, None, Average),
+        name=name,
+        prescale_factor=prescale_factor,
+        postscale_factor=postscale_factor,
+        process_set=process_set,
+    )
+    return TorchHandle(inner, lambda a: to_tensor(a, tensor))
 
 
 def grouped_reducescatter_async(
