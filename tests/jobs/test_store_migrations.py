@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,6 +120,28 @@ def test_two_processes_opening_a_fresh_store_at_once_both_succeed(tmp_path: Path
     store = JobStore(path)
     assert sorted(j.id for j in store.list()) == ["job0", "job1"]
     assert migrations.current_revision(store.engine) == migrations.HEAD
+
+
+def test_opening_while_another_process_switches_a_fresh_store_to_wal_waits(
+    tmp_path: Path,
+) -> None:
+    # What two processes opening a fresh store at once do to each other: one holds the write
+    # lock of the rollback journal while the other asks for WAL, which SQLite refuses at
+    # once ("database is locked"; the busy timeout does not apply). CI hit it on 2 cores.
+    path = tmp_path / "jobs.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, other.execute, ["COMMIT"])
+    release.start()
+    try:
+        store = JobStore(path)
+    finally:
+        release.join()
+        other.close()
+    store.insert(NewJob("job0", "n", "local", 1, {}, tmp_path / "job0"))
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert [j.id for j in store.list()] == ["job0"]
 
 
 @pytest.fixture

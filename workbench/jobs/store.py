@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -38,6 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from workbench.errors import Conflict, InvalidInput, NotFound
 from workbench.jobs import migrations
@@ -211,6 +213,28 @@ def _owner_only(path: Path) -> None:
     os.close(fd)  # new: no connection of this process has it open yet
 
 
+def _database_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+@retry(
+    retry=retry_if_exception(_database_locked),
+    wait=wait_exponential(multiplier=0.005, max=0.25),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
+def _enable_wal(cursor: Any) -> None:
+    """Put the store in WAL mode, waiting out other processes that are doing the same.
+
+    Switching a fresh file from the rollback journal to WAL upgrades a read lock to a write
+    lock, and SQLite answers a second process racing to do the same with an immediate
+    "database is locked": the busy timeout does not apply there (it would deadlock). The
+    failed statement holds nothing, and the winner's switch is persistent, so trying again
+    finds the store in WAL mode already.
+    """
+    cursor.execute("PRAGMA journal_mode=WAL")
+
+
 class JobStore:
     """The job table in ``path`` (migrated to head on open, WAL mode, safe across processes)."""
 
@@ -226,8 +250,8 @@ class JobStore:
 
     def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")  # first: WAL setup may wait for others
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         for suffix in ("-wal", "-shm"):  # sqlite made them on the first WAL connection
