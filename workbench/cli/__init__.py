@@ -1,6 +1,6 @@
 """The ``workbench`` command: one typer app per area, each a thin wrapper over a service.
 
-``workbench lab|doctor|models|train|select|jobs|runs|label|datasets``; every command maps
+``workbench lab|doctor|models|train|select|jobs|runs|label|datasets|simulate``; every command maps
 errors to exit codes through :func:`workbench.cli.console.exit_on_errors`.
 """
 
@@ -19,6 +19,7 @@ from workbench.cli.label import label_app
 from workbench.cli.models import models
 from workbench.cli.runs import runs_app
 from workbench.cli.select import select
+from workbench.cli.simulate import simulate_app
 from workbench.cli.train import train
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(label_app, name="label")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(simulate_app, name="simulate")
 app.command()(train)
 app.command()(select)
 app.command()(doctor)
